@@ -1,0 +1,3 @@
+function (doc) {
+  if (doc.rd_schema_id) emit(doc.rd_schema_id, null);
+}

@@ -1,0 +1,58 @@
+import { createRequire } from 'node:module';
+import { serverInfo } from '../../couch/server-info.js';
+import type { Command } from '../command.js';
+import { exitCodes } from '../exit-codes.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Native modules Raindrop loads; a missing build shows up here, not mid-sync. */
+const nativeModules = ['leveldown'];
+const minimumNode = [20, 19] as const;
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'check Node, native modules and the CouchDB server',
+  help: `Usage: raindrop doctor [--json] [global options]
+
+Checks the Node.js version, that native modules load, and that CouchDB answers (the
+configured one, or the embedded server, started for the check if none runs). Exit code 8
+when a check fails.
+
+Examples:
+  raindrop doctor
+  raindrop doctor --couch http://admin:secret@127.0.0.1:5984 --json`,
+  options: {},
+  async run(ctx) {
+    const checks: Check[] = [];
+    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+    const nodeOk = major > minimumNode[0] || (major === minimumNode[0] && minor >= minimumNode[1]);
+    checks.push({ name: 'node', ok: nodeOk, detail: `Node ${process.versions.node}${nodeOk ? '' : `; Raindrop needs ${minimumNode.join('.')} or later`}` });
+    const require = createRequire(import.meta.url);
+    for (const name of nativeModules) {
+      try {
+        require(name);
+        checks.push({ name: `native module ${name}`, ok: true, detail: 'loads' });
+      } catch (err) {
+        checks.push({ name: `native module ${name}`, ok: false, detail: `does not load (${(err as Error).message.split('\n')[0]}); run "npm rebuild ${name}" and check that package.json's allowScripts lists it` });
+      }
+    }
+    try {
+      const server = await ctx.openServer();
+      try {
+        const info = await serverInfo(server.couch);
+        checks.push({ name: 'couchdb', ok: true, detail: `${server.couch.url} answers: ${info.vendor} ${info.version} (${server.source})` });
+      } finally {
+        await server.release();
+      }
+    } catch (err) {
+      checks.push({ name: 'couchdb', ok: false, detail: (err as Error).message });
+    }
+    const ok = checks.every((c) => c.ok);
+    ctx.output.data({ ok, checks }, checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n'));
+    return ok ? exitCodes.ok : exitCodes.checkFailed;
+  },
+};

@@ -1,0 +1,31 @@
+import type { Command } from '../command.js';
+import { exitCodes } from '../exit-codes.js';
+import { installDatabase } from '../install.js';
+
+export const initCommand: Command = {
+  name: 'init',
+  summary: 'create the database and install design documents (safe to run again)',
+  help: `Usage: raindrop init [global options]
+
+Creates the database (default "raindrop") if it is missing and installs what Raindrop
+ships into it. Running it again changes only what changed.
+
+Examples:
+  raindrop init
+  raindrop init --couch http://admin:secret@127.0.0.1:5984 --db mail`,
+  options: {},
+  async run(ctx) {
+    const server = await ctx.openServer();
+    try {
+      const report = await installDatabase(server.couch, ctx.config.db);
+      ctx.output.data(
+        { ...report, server: server.couch.url },
+        `database "${report.db}" ${report.created ? 'created' : 'already existed'} on ${server.couch.url}; ` +
+          `design docs: ${report.designDocs.written.length} written, ${report.designDocs.unchanged.length} unchanged`,
+      );
+      return exitCodes.ok;
+    } finally {
+      await server.release();
+    }
+  },
+};

@@ -1,0 +1,48 @@
+import { join } from 'node:path';
+import { RaindropError, errorCodes } from '../../core/index.js';
+import type { Command } from '../command.js';
+import { exitCodes } from '../exit-codes.js';
+import { installDatabase } from '../install.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the embedded CouchDB server (or use --couch) until stopped',
+  help: `Usage: raindrop serve [--port N] [global options]
+
+Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env
+RAINDROP_PORT), installs the database, prints the URL and how to log in, and keeps
+running until Ctrl-C (SIGINT) or SIGTERM. With --couch it uses that server instead.
+Other raindrop commands find a running serve through the data directory.
+
+Options:
+  --port N   port for the embedded server (0: any free port)
+
+Examples:
+  raindrop serve
+  raindrop serve --data-dir ./mail-data --port 6001`,
+  options: { port: { type: 'string' } },
+  async run(ctx) {
+    const server = await ctx.openServer('serve');
+    try {
+      if (server.source === 'running') {
+        throw new RaindropError(
+          errorCodes.EMBEDDED_LOCKED,
+          `another Raindrop process already runs the embedded server for ${ctx.config.dataDir} at ${server.couch.url}; stop it first or use another --data-dir`,
+        );
+      }
+      const report = await installDatabase(server.couch, ctx.config.db);
+      const login = server.credentials
+        ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials")`
+        : 'log in with the credentials of the configured CouchDB';
+      ctx.output.data(
+        { url: server.couch.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
+        `Raindrop is serving ${server.couch.url}/${report.db}\n${login}\nPress Ctrl-C to stop.`,
+      );
+      await ctx.stopRequested;
+      ctx.logger.info('stopping');
+      return exitCodes.ok;
+    } finally {
+      await server.release();
+    }
+  },
+};

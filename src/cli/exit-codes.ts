@@ -1,0 +1,41 @@
+import { errorCodes, type ErrorCode } from '../core/index.js';
+
+/** Stable exit codes: scripts may rely on them. */
+export const exitCodes = {
+  ok: 0,
+  /** Something failed that has no more specific code. */
+  failure: 1,
+  /** The command line is wrong (unknown command or option, missing argument). */
+  usage: 2,
+  /** The configuration (file, environment) is invalid. */
+  config: 3,
+  /** CouchDB could not be reached. */
+  unreachable: 4,
+  /** CouchDB refused the credentials or the rights. */
+  auth: 5,
+  /** No server is configured or running where one is needed (`raindrop url`). */
+  noServer: 6,
+  /** The data directory belongs to another running process. */
+  locked: 7,
+  /** A check failed (`raindrop doctor`). */
+  checkFailed: 8,
+} as const;
+
+export function exitCodeFor(code: ErrorCode | undefined): number {
+  switch (code) {
+    case errorCodes.USAGE:
+      return exitCodes.usage;
+    case errorCodes.CONFIG_INVALID:
+      return exitCodes.config;
+    case errorCodes.COUCH_UNREACHABLE:
+      return exitCodes.unreachable;
+    case errorCodes.COUCH_AUTH:
+      return exitCodes.auth;
+    case errorCodes.NO_SERVER:
+      return exitCodes.noServer;
+    case errorCodes.EMBEDDED_LOCKED:
+      return exitCodes.locked;
+    default:
+      return exitCodes.failure;
+  }
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import envPaths from 'env-paths';
+import { RaindropError, errorCodes, type LogLevel } from '../core/index.js';
+import { type RaindropConfig, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
+
+/** Values given on the command line; undefined means "not given". */
+export interface ConfigFlags {
+  couch?: string | undefined;
+  db?: string | undefined;
+  dataDir?: string | undefined;
+  config?: string | undefined;
+  port?: string | number | undefined;
+  logLevel?: string | undefined;
+}
+
+type FileConfig = Partial<Pick<RaindropConfig, 'db' | 'dataDir' | 'port' | 'logLevel'>> & { couchUrl?: string };
+
+const ajv = new Ajv2020({ allErrors: true, strict: true });
+const validateFile = ajv.compile(configFileSchema);
+const validateFinal = ajv.compile({ ...configFileSchema, required: ['db', 'dataDir', 'port', 'logLevel'] });
+
+/**
+ * Defaults < config file < environment < flags, validated once. `env` is a parameter so
+ * tests can pass their own; the CLI passes `process.env` through `processEnv()`.
+ */
+export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string, string | undefined>> = processEnv()): RaindropConfig {
+  const paths = envPaths('raindrop', { suffix: '' });
+  const configFile = resolve(flags.config ?? env.RAINDROP_CONFIG ?? join(paths.config, 'config.json'));
+  const file = readConfigFile(configFile);
+
+  const merged: Record<string, unknown> = {
+    db: defaultDbName,
+    dataDir: paths.data,
+    port: defaultServePort,
+    logLevel: 'info',
+    ...file,
+  };
+  const layer = (source: string, values: Record<string, unknown>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value !== undefined && value !== '') merged[name] = value;
+    }
+    return source;
+  };
+  layer('environment', {
+    couchUrl: env.RAINDROP_COUCH_URL,
+    db: env.RAINDROP_DB,
+    dataDir: env.RAINDROP_DATA_DIR,
+    port: env.RAINDROP_PORT === undefined ? undefined : Number(env.RAINDROP_PORT),
+    logLevel: env.RAINDROP_LOG_LEVEL,
+  });
+  layer('flags', {
+    couchUrl: flags.couch,
+    db: flags.db,
+    dataDir: flags.dataDir,
+    port: flags.port === undefined ? undefined : Number(flags.port),
+    logLevel: flags.logLevel,
+  });
+  if (!validateFinal(merged)) {
+    const problems = (validateFinal.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message ?? 'is invalid'}`);
+    throw new RaindropError(
+      errorCodes.CONFIG_INVALID,
+      `the configuration is invalid: ${problems.join('; ')}. Fix the flag, the RAINDROP_* variable or ${configFile}.`,
+      { details: { problems } },
+    );
+  }
+  return {
+    couchUrl: typeof merged.couchUrl === 'string' ? merged.couchUrl : undefined,
+    db: merged.db as string,
+    dataDir: resolve(merged.dataDir as string),
+    configFile,
+    port: merged.port as number,
+    logLevel: merged.logLevel as LogLevel,
+  };
+}
+
+function readConfigFile(path: string): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new RaindropError(errorCodes.CONFIG_INVALID, `cannot read the config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new RaindropError(errorCodes.CONFIG_INVALID, `the config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (!validateFile(parsed)) {
+    const problems = (validateFile.errors ?? []).map((e) => `${e.instancePath.slice(1) || '(top level)'} ${e.message ?? 'is invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    throw new RaindropError(errorCodes.CONFIG_INVALID, `the config file ${path} is invalid: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return parsed as FileConfig;
+}
+
+/**
+ * Writes the config file with mode 0600 (it holds account secrets), atomically: a crash
+ * mid-write leaves the old file, never half of a new one.
+ */
+export async function writeConfigFile(path: string, contents: Record<string, unknown>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 });
+  await chmod(temp, 0o600);
+  await rename(temp, path);
+}
+
+/** The one place that touches process.env. */
+export function processEnv(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}

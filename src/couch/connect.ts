@@ -1,0 +1,70 @@
+import nano from 'nano';
+import type { DocumentScope, ServerScope } from 'nano';
+import { RaindropError, errorCodes, redactUrl } from '../core/index.js';
+import { toCouchError } from './couch-error.js';
+
+export interface CouchCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** A connection to one CouchDB server. `url` never holds credentials. */
+export interface Couch {
+  readonly url: string;
+  readonly server: ServerScope;
+  /** Strings that must never appear in output (the password, raw and URL-encoded). */
+  readonly secrets: readonly string[];
+}
+
+/** One database on a server. */
+export interface Db {
+  readonly couch: Couch;
+  readonly name: string;
+  readonly scope: DocumentScope<unknown>;
+}
+
+/**
+ * Connects by URL. Credentials may be in the URL (`http://user:pw@host:5984`) or given
+ * apart; either way they become a Basic auth header and are scrubbed from everything
+ * this layer reports. Nothing is sent until the first request.
+ */
+export function connectCouch(url: string, credentials?: CouchCredentials): Couch {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new RaindropError(
+      errorCodes.CONFIG_INVALID,
+      `the CouchDB URL ${redactUrl(url)} is not a URL; use the form http://user:password@host:5984`,
+      { cause },
+    );
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new RaindropError(errorCodes.CONFIG_INVALID, `the CouchDB URL must start with http:// or https://, got ${parsed.protocol}`);
+  }
+  if (credentials) {
+    parsed.username = encodeURIComponent(credentials.username);
+    parsed.password = encodeURIComponent(credentials.password);
+  }
+  const password = decodeURIComponent(parsed.password);
+  const secrets = password ? [password, encodeURIComponent(password)] : [];
+  const withAuth = parsed.toString().replace(/\/$/, '');
+  return {
+    url: redactUrl(withAuth).replace(/\/$/, ''),
+    server: nano({ url: withAuth }),
+    secrets,
+  };
+}
+
+export function useDatabase(couch: Couch, name: string): Db {
+  return { couch, name, scope: couch.server.use(name) };
+}
+
+/** Runs one request and turns its failure into a RaindropError naming `action`. */
+export async function callCouch<T>(couch: Couch, action: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    throw toCouchError(err, action, couch.url, couch.secrets);
+  }
+}

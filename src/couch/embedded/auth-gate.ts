@@ -1,0 +1,280 @@
+/**
+ * Raindrop's door in front of express-pouchdb. express-pouchdb runs as an admin party and
+ * its own auth cannot be trusted (it does not enforce `_security`, and an anonymous
+ * `PUT /<db>` crashes it), so nothing unauthenticated may reach it: this gate answers the
+ * anonymous endpoints itself (`GET /`, `/_session`) and forwards only requests carrying
+ * the admin's Basic credentials or a valid `AuthSession` cookie. Response shapes follow
+ * CouchDB's cookie-authentication API so that CouchDB clients and the web app work
+ * unchanged.
+ */
+
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SESSION_BODY_LIMIT_BYTES, SESSION_REFRESH_FRACTION, SESSION_TIMEOUT_S } from './limits.js';
+
+export const SESSION_COOKIE = 'AuthSession';
+export const EMBEDDED_VENDOR_NAME = 'Raindrop embedded server (express-pouchdb)';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface AuthGateOptions {
+  username: string;
+  password: string;
+  cookieSecret: string;
+  /** Reported as `version` in the welcome JSON: the express-pouchdb version serving the API. */
+  version: string;
+  /** Receives authenticated requests only, with their credentials removed. */
+  next: RequestHandler;
+  /** Clock in milliseconds; tests move it to expire cookies. */
+  now?: () => number;
+}
+
+type Authentication =
+  | { kind: 'anonymous' }
+  | { kind: 'rejected' }
+  | { kind: 'basic'; name: string }
+  | { kind: 'cookie'; name: string; expiresAt: number };
+
+const ADMIN_ROLES = ['_admin'];
+const AUTH_HANDLERS = ['cookie', 'default'];
+
+export function createAuthGate(options: AuthGateOptions): RequestHandler {
+  const now = options.now ?? Date.now;
+  // The password is part of the key so that a new password invalidates old cookies.
+  const cookieKey = `${options.cookieSecret}\n${options.password}`;
+  // A stable server uuid: PouchDB uses it in replication checkpoint ids.
+  const uuid = createHash('sha256').update(`uuid\n${options.cookieSecret}`).digest('hex').slice(0, 32);
+  const welcome = {
+    couchdb: 'Welcome',
+    version: options.version,
+    uuid,
+    vendor: { name: EMBEDDED_VENDOR_NAME, version: options.version },
+  };
+
+  const credentialsMatch = (name: string, password: string): boolean => {
+    // Both comparisons always run so that timing does not reveal which one failed.
+    const nameOk = safeEqual(name, options.username);
+    const passwordOk = safeEqual(password, options.password);
+    return nameOk && passwordOk;
+  };
+
+  const authenticate = (req: IncomingMessage): Authentication => {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const basic = parseBasic(header);
+      return basic && credentialsMatch(basic.name, basic.password)
+        ? { kind: 'basic', name: basic.name }
+        : { kind: 'rejected' };
+    }
+    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (cookie === undefined) return { kind: 'anonymous' };
+    const session = verifySessionCookie(cookie, cookieKey, now());
+    // A stale or forged cookie makes the request anonymous, as in CouchDB.
+    return session && session.name === options.username
+      ? { kind: 'cookie', name: session.name, expiresAt: session.expiresAt }
+      : { kind: 'anonymous' };
+  };
+
+  const sessionCookie = (name: string): string => {
+    const expiresAt = Math.floor(now() / 1000) + SESSION_TIMEOUT_S;
+    return cookieHeader(signSessionCookie(name, expiresAt, cookieKey), SESSION_TIMEOUT_S);
+  };
+
+  const handleSession = (req: IncomingMessage, res: ServerResponse, auth: Authentication): void => {
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD': {
+        if (auth.kind === 'rejected') return sendJson(res, 401, badCredentials);
+        const name = auth.kind === 'basic' || auth.kind === 'cookie' ? auth.name : null;
+        return sendJson(res, 200, {
+          ok: true,
+          userCtx: { name, roles: name === null ? [] : ADMIN_ROLES },
+          info: {
+            authentication_handlers: AUTH_HANDLERS,
+            ...(name === null ? {} : { authenticated: auth.kind === 'cookie' ? 'cookie' : 'default' }),
+          },
+        });
+      }
+      case 'POST':
+        return readLogin(req, res, (login) => {
+          if (!login || !credentialsMatch(login.name, login.password)) {
+            return sendJson(res, 401, badCredentials);
+          }
+          res.setHeader('Set-Cookie', sessionCookie(login.name));
+          sendJson(res, 200, { ok: true, name: login.name, roles: ADMIN_ROLES });
+        });
+      case 'DELETE':
+        res.setHeader('Set-Cookie', cookieHeader('', 0));
+        return sendJson(res, 200, { ok: true });
+      default:
+        res.setHeader('Allow', 'DELETE,GET,HEAD,POST');
+        return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only DELETE,GET,HEAD,POST allowed' });
+    }
+  };
+
+  return (req, res) => {
+    try {
+      const path = pathOf(req);
+      const auth = authenticate(req);
+      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, welcome);
+      if (path === '/_session') return handleSession(req, res, auth);
+      if (auth.kind === 'rejected') return sendJson(res, 401, badCredentials);
+      if (auth.kind === 'anonymous') {
+        return sendJson(res, 401, { error: 'unauthorized', reason: 'Authentication required.' });
+      }
+      if (auth.kind === 'cookie' && needsRefresh(auth.expiresAt, now())) {
+        res.setHeader('Set-Cookie', sessionCookie(auth.name));
+      }
+      stripCredentials(req);
+      options.next(req, res);
+    } catch (error) {
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', reason: String(error) });
+      else res.destroy();
+    }
+  };
+}
+
+const badCredentials = { error: 'unauthorized', reason: 'Name or password is incorrect.' };
+
+/** Cookie value: base64url(name) "." expiry (unix seconds, hex) "." base64url(HMAC-SHA256). */
+export function signSessionCookie(name: string, expiresAt: number, key: string): string {
+  const payload = `${Buffer.from(name, 'utf8').toString('base64url')}.${expiresAt.toString(16)}`;
+  return `${payload}.${createHmac('sha256', key).update(payload).digest('base64url')}`;
+}
+
+export function verifySessionCookie(
+  value: string,
+  key: string,
+  nowMs: number,
+): { name: string; expiresAt: number } | undefined {
+  const parts = value.split('.');
+  if (parts.length !== 3) return undefined;
+  const [encodedName, expiresHex, mac] = parts as [string, string, string];
+  const expected = createHmac('sha256', key).update(`${encodedName}.${expiresHex}`).digest('base64url');
+  if (!safeEqual(mac, expected)) return undefined;
+  const expiresAt = Number.parseInt(expiresHex, 16);
+  if (!Number.isSafeInteger(expiresAt) || expiresAt * 1000 <= nowMs) return undefined;
+  return { name: Buffer.from(encodedName, 'base64url').toString('utf8'), expiresAt };
+}
+
+function needsRefresh(expiresAt: number, nowMs: number): boolean {
+  const remaining = expiresAt - nowMs / 1000;
+  return remaining < SESSION_TIMEOUT_S * (1 - SESSION_REFRESH_FRACTION);
+}
+
+function cookieHeader(value: string, maxAgeSeconds: number): string {
+  // SameSite=Strict: the cookie opens someone's mail, no other site may send it along.
+  return `${SESSION_COOKIE}=${value}; Max-Age=${maxAgeSeconds}; Path=/; HttpOnly; SameSite=Strict`;
+}
+
+/** Compares digests so that neither the length nor the content leaks through timing. */
+function safeEqual(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+function parseBasic(header: string): { name: string; password: string } | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { name: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return '';
+  }
+}
+
+/** express-pouchdb must never see credentials: behind the gate, everyone is the admin. */
+function stripCredentials(req: IncomingMessage): void {
+  delete req.headers.authorization;
+  delete req.headers.cookie;
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    const header = raw[i]?.toLowerCase();
+    if (header === 'authorization' || header === 'cookie') raw.splice(i, 2);
+  }
+}
+
+/** Reads `name` and `password` from a JSON or form-encoded body of bounded size. */
+function readLogin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: (login: { name: string; password: string } | undefined) => void,
+): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type !== 'application/json' && type !== 'application/x-www-form-urlencoded') {
+    // Drain the body so the connection stays usable, then refuse.
+    req.resume();
+    req.on('end', () =>
+      sendJson(res, 415, {
+        error: 'bad_content_type',
+        reason: 'Content-Type must be application/json or application/x-www-form-urlencoded',
+      }),
+    );
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (chunk: Buffer) => {
+    if (tooLarge) return;
+    size += chunk.length;
+    if (size > SESSION_BODY_LIMIT_BYTES) {
+      tooLarge = true;
+      res.setHeader('Connection', 'close');
+      sendJson(res, 413, { error: 'too_large', reason: 'The login request is too large.' });
+      res.on('finish', () => req.destroy());
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('error', () => res.destroy());
+  req.on('end', () => {
+    if (tooLarge) return;
+    const text = Buffer.concat(chunks).toString('utf8');
+    done(type === 'application/json' ? parseJsonLogin(text) : parseFormLogin(text));
+  });
+}
+
+function parseJsonLogin(text: string): { name: string; password: string } | undefined {
+  try {
+    const value = JSON.parse(text) as { name?: unknown; password?: unknown } | null;
+    if (typeof value?.name === 'string' && typeof value.password === 'string') {
+      return { name: value.name, password: value.password };
+    }
+  } catch {
+    // An unreadable body is a failed login, not a server error.
+  }
+  return undefined;
+}
+
+function parseFormLogin(text: string): { name: string; password: string } | undefined {
+  const form = new URLSearchParams(text);
+  const name = form.get('name');
+  const password = form.get('password');
+  return name !== null && password !== null ? { name, password } : undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Cache-Control', 'must-revalidate');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}

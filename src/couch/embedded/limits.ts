@@ -1,0 +1,67 @@
+/**
+ * Every number the embedded server runs by, with the reason for its value. Kept in one
+ * place so that tuning one (a slow disk, a flaky machine) does not mean hunting for it.
+ */
+
+/** The only interface the server listens on: it holds someone's mail. */
+export const EMBEDDED_HOST = '127.0.0.1';
+
+/**
+ * How long a child may take from fork to listening. Loading express and opening LevelDB
+ * takes well under a second on a laptop; an SD card or a loaded CI machine can be ten
+ * times slower. Beyond this something is wrong, not slow.
+ */
+export const READY_TIMEOUT_MS = 30_000;
+
+/**
+ * How long a child gets to close its sockets after being asked to stop before it is
+ * killed. Killing is safe (LevelDB hands every write to the OS before answering), so
+ * this only bounds how long a shutdown can hang.
+ */
+export const STOP_TIMEOUT_MS = 5_000;
+
+/** First wait before restarting a crashed child: long enough to let its port be freed. */
+export const RESTART_BACKOFF_INITIAL_MS = 200;
+
+/** The wait doubles per recent crash up to this, so clients see at most a short gap. */
+export const RESTART_BACKOFF_MAX_MS = 5_000;
+
+/**
+ * More crashes than this within RESTART_WINDOW_MS means the fault is not one bad request
+ * but something permanent (a corrupt database, a full disk): restarting forever would only
+ * hide it, so the supervisor gives up and reports it.
+ */
+export const RESTART_BUDGET = 5;
+export const RESTART_WINDOW_MS = 60_000;
+
+/** How much of a child's stderr is kept to explain a failure; a stack trace fits. */
+export const STDERR_TAIL_BYTES = 8_192;
+
+/**
+ * How long to wait for the owner of a server record to publish its URL. It publishes it
+ * once its child is ready, so this is the child's start-up time plus a margin.
+ */
+export const RECORD_URL_WAIT_MS = READY_TIMEOUT_MS + 5_000;
+
+/** Polling interval while waiting on another process's server record. */
+export const RECORD_POLL_MS = 100;
+
+/**
+ * A record that cannot be parsed is normally one being written right now (create, then
+ * write). One still unreadable after this long was left by a crash between the two.
+ */
+export const RECORD_UNPARSABLE_GRACE_MS = 5_000;
+
+/** How long `GET /` on a recorded URL may take before the server counts as not answering. */
+export const LIVE_PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * Lifetime of an AuthSession cookie. Each authenticated request renews it once
+ * SESSION_REFRESH_FRACTION of it has passed (as CouchDB does), so an open web app stays
+ * logged in while an abandoned one is logged out within the hour.
+ */
+export const SESSION_TIMEOUT_S = 60 * 60;
+export const SESSION_REFRESH_FRACTION = 0.1;
+
+/** A login body is a name and a password; anything bigger is not a login. */
+export const SESSION_BODY_LIMIT_BYTES = 4_096;

@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // Integration tests talk to a real server; a slow CI machine needs room.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Child processes (isolate pool, embedded server) need this flag on Node 20.
+    execArgv: ['--no-node-snapshot'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // One embedded server per run (or RAINDROP_TEST_COUCH_URL); a database per file.
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
