@@ -2,6 +2,7 @@ import { silentLogger, type Logger } from '../core/index.js';
 import type { Db } from './connect.js';
 import { statusOf, toCouchError } from './couch-error.js';
 import type { CouchDoc } from './documents.js';
+import { fetchJson } from './fetch-json.js';
 import { couchLimits } from './limits.js';
 
 /**
@@ -90,7 +91,7 @@ export function followChanges(db: Db, options: FollowOptions): ChangesFollower {
   const fetchBatch = async (): Promise<ChangesResponse> => {
     const controller = new AbortController();
     inFlight = controller;
-    const qs: Record<string, unknown> = {
+    const qs: Record<string, string | number | boolean> = {
       limit: batchSize,
       include_docs: options.includeDocs ?? false,
       ...(since === undefined ? {} : { since }),
@@ -99,12 +100,9 @@ export function followChanges(db: Db, options: FollowOptions): ChangesFollower {
         : {}),
     };
     try {
-      return (await db.couch.server.request({
-        db: db.name,
-        path: '_changes',
-        qs,
-        signal: controller.signal,
-      } as Parameters<typeof db.couch.server.request>[0])) as ChangesResponse;
+      const body = (await fetchJson(db.couch, { path: `${encodeURIComponent(db.name)}/_changes`, qs, signal: controller.signal })) as ChangesResponse;
+      if (!Array.isArray(body.results)) throw new Error('the changes feed answered without a results list');
+      return body;
     } finally {
       inFlight = undefined;
     }

@@ -14,6 +14,8 @@ export interface Couch {
   readonly server: ServerScope;
   /** Strings that must never appear in output (the password, raw and URL-encoded). */
   readonly secrets: readonly string[];
+  /** The Authorization header value, for the few requests made without nano. */
+  readonly authorization: string | undefined;
 }
 
 /** One database on a server. */
@@ -46,13 +48,16 @@ export function connectCouch(url: string, credentials?: CouchCredentials): Couch
     parsed.username = encodeURIComponent(credentials.username);
     parsed.password = encodeURIComponent(credentials.password);
   }
+  const username = decodeURIComponent(parsed.username);
   const password = decodeURIComponent(parsed.password);
+  const authorization = username || password ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined;
   const secrets = password ? [password, encodeURIComponent(password)] : [];
   const withAuth = parsed.toString().replace(/\/$/, '');
   return {
     url: redactUrl(withAuth).replace(/\/$/, ''),
     server: nano({ url: withAuth }),
     secrets,
+    authorization,
   };
 }
 

@@ -14,6 +14,11 @@ export const couchLimits = {
    * something is badly wrong (a hot loop elsewhere), and we say so.
    */
   conflictRetries: 10,
+  /** Upper bound (ms) of the random pause before re-reading after a 409, doubling per
+   * retry up to conflictJitterMaxMs. Without it, writers that read in lock-step keep
+   * colliding and the one whose request arrives last loses every round. */
+  conflictJitterBaseMs: 5,
+  conflictJitterMaxMs: 250,
   /** Attachments larger than this are uploaded one by one (standalone PUT) instead of
    * inline base64 in the JSON body: base64 inflates by a third and CouchDB 3 counts
    * inline attachments against max_document_size (8 MB by default). */

@@ -49,6 +49,7 @@ async function withConflictRetry(
   decide: (existing: CouchDoc | undefined) => Promise<Step>,
 ): Promise<ItemWriteOutcome> {
   for (let conflicts = 0; conflicts <= couchLimits.conflictRetries; conflicts++) {
+    if (conflicts > 0) await conflictPause(conflicts);
     const existing = await getDoc(db, id);
     const step = await decide(existing);
     if (step.kind === 'unchanged') return { id, written: false, rev: step.rev, conflicts };
@@ -80,12 +81,23 @@ async function withConflictRetry(
   );
 }
 
+function conflictPause(attempt: number): Promise<void> {
+  const ceiling = Math.min(couchLimits.conflictJitterBaseMs * 2 ** attempt, couchLimits.conflictJitterMaxMs);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}
+
 /** Standalone attachment PUT for bytes too big to inline; undefined on a 409. */
 async function putAttachment(db: Db, id: string, rev: string, upload: PendingUpload): Promise<string | undefined> {
   return callCouch(db.couch, `uploading attachment "${upload.name}" of ${id}`, async () => {
     try {
-      const res = await db.scope.attachment.insert(id, upload.name, Buffer.from(upload.data), upload.contentType, { rev });
-      return res.rev;
+      const res = (await db.scope.attachment.insert(id, upload.name, Buffer.from(upload.data), upload.contentType, { rev })) as unknown;
+      // The embedded server answers with a text/plain content type, so nano hands back
+      // the JSON unparsed; CouchDB's answer arrives parsed.
+      const body = (typeof res === 'string' ? JSON.parse(res) : res) as { rev?: unknown };
+      if (typeof body.rev !== 'string') {
+        throw new RaindropError(errorCodes.COUCH_HTTP, `uploading attachment "${upload.name}" of ${id}: the server's answer has no rev`);
+      }
+      return body.rev;
     } catch (err) {
       if (statusOf(err) === 409) return undefined;
       throw err;
