@@ -23,12 +23,15 @@ const isPosix = process.platform !== 'win32';
 
 describe('an embedded server of its own', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
+  let dataDir: string;
   let server: EmbeddedServer;
   let admin: Record<string, string>;
 
   beforeAll(async () => {
     dir = await tempDir('embedded');
-    server = await startEmbeddedServer({ dataDir: dir.path, owner: 'command' });
+    // A directory that does not exist yet: the server creates it.
+    dataDir = join(dir.path, 'nested', 'data');
+    server = await startEmbeddedServer({ dataDir, owner: 'command' });
     admin = { authorization: basicAuth(server.credentials.username, server.credentials.password) };
     expect((await request(server.url, 'PUT', '/mail', { headers: admin })).status).toBe(201);
   });
@@ -45,30 +48,30 @@ describe('an embedded server of its own', () => {
   });
 
   it.runIf(isPosix)('keeps the data private: dir 0700, admin.json and server.json 0600', async () => {
-    expect((await stat(dir.path)).mode & 0o777).toBe(0o700);
-    expect((await stat(join(dir.path, 'admin.json'))).mode & 0o777).toBe(0o600);
-    expect((await stat(join(dir.path, 'server.json'))).mode & 0o777).toBe(0o600);
+    expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dataDir, 'admin.json'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dataDir, 'server.json'))).mode & 0o777).toBe(0o600);
   });
 
   it('stores the credentials it uses in admin.json', async () => {
-    const stored = await readAdminCredentials(dir.path);
+    const stored = await readAdminCredentials(dataDir);
     expect(stored).toMatchObject(server.credentials);
     expect(stored?.cookieSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
   it('records itself as the owner of the data dir', async () => {
-    const record = await readLiveServerRecord(dir.path);
+    const record = await readLiveServerRecord(dataDir);
     expect(record).toMatchObject({ pid: process.pid, url: server.url, port: server.port, owner: 'command' });
     expect(JSON.stringify(record)).not.toContain(server.credentials.password);
   });
 
   it('refuses a second server on the same data dir (EMBEDDED_LOCKED)', async () => {
-    const error: unknown = await startEmbeddedServer({ dataDir: dir.path, owner: 'serve' }).catch((e: unknown) => e);
+    const error: unknown = await startEmbeddedServer({ dataDir, owner: 'serve' }).catch((e: unknown) => e);
     expect(isRaindropError(error, 'EMBEDDED_LOCKED')).toBe(true);
     expect((error as Error).message).toContain(String(process.pid));
     expect((error as Error).message).toContain(server.url);
     // The refused attempt must not have disturbed the owner's record.
-    expect(await readLiveServerRecord(dir.path)).toMatchObject({ url: server.url });
+    expect(await readLiveServerRecord(dataDir)).toMatchObject({ url: server.url });
   });
 
   it('serves design-doc attachments with their content type (the web app)', async () => {
@@ -132,14 +135,14 @@ describe('an embedded server of its own', () => {
     await server.stop();
     await server.stop(); // idempotent
     expect(isAlive(childPid)).toBe(false);
-    expect(await readServerRecord(dir.path)).toBeUndefined();
-    expect(await readLiveServerRecord(dir.path)).toBeUndefined();
+    expect(await readServerRecord(dataDir)).toBeUndefined();
+    expect(await readLiveServerRecord(dataDir)).toBeUndefined();
 
-    server = await startEmbeddedServer({ dataDir: dir.path, owner: 'serve' });
+    server = await startEmbeddedServer({ dataDir, owner: 'serve' });
     expect(server.credentials.password).toBe(password);
     const db = await request(server.url, 'GET', '/mail/m1', { headers: admin });
     expect(db.status).toBe(200);
-    expect(await readLiveServerRecord(dir.path)).toMatchObject({ owner: 'serve', url: server.url });
+    expect(await readLiveServerRecord(dataDir)).toMatchObject({ owner: 'serve', url: server.url });
   });
 });
 

@@ -250,7 +250,9 @@ class Supervisor {
     );
     this.logger.error(error.message);
     // Nothing serves this data directory any more: let another process take it over.
-    void this.stop().finally(() => this.onFatal?.(error));
+    void this.stop()
+      .catch((stopError: unknown) => this.logger.error('stopping after giving up failed', { error: String(stopError) }))
+      .then(() => this.onFatal?.(error));
   }
 
   killChild(signal: NodeJS.Signals): void {
