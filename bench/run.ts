@@ -1,0 +1,38 @@
+/**
+ * `npm run bench`: runs every benchmark against one server (the configured CouchDB, or
+ * an embedded server in a temporary data dir), prints a table and writes
+ * bench/results/<timestamp>.json.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/index.js';
+import { projectRoot } from '../src/core/entry-points.js';
+import { openServer } from '../src/couch/open-server.js';
+import { serverInfo } from '../src/couch/server-info.js';
+import { couchCeilingBenchmark } from './couch-ceiling.bench.js';
+import { type Measurement, formatTable } from './harness.js';
+
+const config = loadConfig();
+const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
+const server = await openServer({ couchUrl: config.couchUrl, dataDir: config.couchUrl ? config.dataDir : scratch, owner: 'command' });
+try {
+  const info = await serverInfo(server.couch);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`server: ${info.vendor} ${info.version} at ${server.couch.url} (${server.source}); node ${process.version}`);
+  const results = new Map<string, Measurement>();
+  for (const benchmark of [couchCeilingBenchmark(server.couch)]) {
+    log(`running ${benchmark.name}`);
+    for (const m of await benchmark.run({ results, log })) results.set(m.name, m);
+  }
+  const rows = [...results.values()];
+  process.stdout.write(`${formatTable(rows)}\n`);
+  const dir = join(projectRoot, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, server: info, results: rows }, null, 2)}\n`);
+  process.stdout.write(`results written to ${file}\n`);
+} finally {
+  await server.release();
+  await rm(scratch, { recursive: true, force: true });
+}
