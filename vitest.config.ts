@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Child processes (isolate pool, embedded server) need this flag on Node 20.
     execArgv: ['--no-node-snapshot'],
+    // Every file fails if it leaves a child process or a server running.
+    setupFiles: ['test/helpers/leak-check.ts'],
     projects: [
       {
         extends: true,

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthGate, signSessionCookie } from '../../src/couch/embedded/auth-gate.js';
 import { SESSION_TIMEOUT_S } from '../../src/couch/embedded/limits.js';
-import { basicAuth, request, sessionCookieFrom } from './embedded-helpers.js';
+import { basicAuth, request, sessionCookieFrom } from '../helpers/embedded-helpers.js';
 
 const username = 'admin';
 const password = 'correct horse battery staple';

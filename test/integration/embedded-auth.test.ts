@@ -5,7 +5,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { basicAuth, request, sessionCookieFrom, uniqueDbName } from './embedded-helpers.js';
+import { basicAuth, request, sessionCookieFrom, uniqueDbName } from '../helpers/embedded-helpers.js';
 
 const couch = inject('couch');
 const admin = { authorization: basicAuth(couch.username, couch.password) };

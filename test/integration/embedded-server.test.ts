@@ -17,7 +17,7 @@ import {
   startEmbeddedServer,
   type EmbeddedServer,
 } from '../../src/couch/embedded/index.js';
-import { basicAuth, eventually, request, tempDir } from './embedded-helpers.js';
+import { basicAuth, eventually, request, tempDir } from '../helpers/embedded-helpers.js';
 
 const isPosix = process.platform !== 'win32';
 
