@@ -16,6 +16,12 @@ export default defineConfig({
       },
       {
         extends: true,
+        // The extension sandbox: isolate pool in a child process; no CouchDB needed.
+        // CI also runs this project on Node 24.
+        test: { name: 'sandbox', include: ['test/sandbox/**/*.test.ts'] },
+      },
+      {
+        extends: true,
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

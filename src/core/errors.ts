@@ -33,6 +33,10 @@ export const errorCodes = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** The command line is invalid. */
   USAGE: 'USAGE',
+  /** The extension sandbox (isolated-vm) cannot be loaded or started. */
+  SANDBOX_UNAVAILABLE: 'SANDBOX_UNAVAILABLE',
+  /** An extension file is invalid (syntax, declaration) or unknown. */
+  EXTENSION_INVALID: 'EXTENSION_INVALID',
   /** An operation was stopped because its owner shut down. */
   ABORTED: 'ABORTED',
   /** A compiled file a child process needs is missing: the project was not built. */

@@ -1,0 +1,243 @@
+/**
+ * The code that runs inside every extension's context, before the extension. It is a
+ * plain function whose source text is evaluated in the isolate (`bootstrapSource`), so
+ * it must not refer to anything outside itself: no imports, no host globals.
+ *
+ * It builds `rd` (the only door to the world), removes ambient authority, makes the
+ * clock and randomness unavailable, and runs batches of documents, reporting progress
+ * through a shared counter that the host's watchdog reads.
+ */
+
+/** What the host puts into the context for the bootstrap to capture. */
+export interface BootstrapEnv {
+  /** Async host call, used with applySyncPromise: (op, argsJson) => string | ArrayBuffer | null. */
+  hostCall: { applySyncPromise(receiver: undefined, args: unknown[]): unknown };
+  /** Sync host helpers. */
+  docId(keyJson: string, schemaId: string): string;
+  toBase64(bytes: Uint8Array): string;
+  decode(bytes: Uint8Array, charset: string): string;
+  hash(data: string | Uint8Array, algorithm: string): string;
+  /** Int32 slot 0: 1-based index of the document running now, 0 when idle. */
+  progress: SharedArrayBuffer;
+  outputBytesPerDoc: number;
+}
+
+/* eslint-disable */
+export function bootstrap(env: BootstrapEnv) {
+  'use strict';
+  const g = globalThis as unknown as Record<string, unknown>;
+  const progress = new Int32Array(env.progress);
+  const { hostCall, docId, toBase64, decode, hash, outputBytesPerDoc } = env;
+  const json = JSON;
+  const isArray = Array.isArray;
+
+  class RdError extends Error {
+    rdKind: string;
+    constructor(kind: string, message: string) {
+      super(message);
+      this.rdKind = kind;
+    }
+  }
+  const refuse = (what: string, instead: string) => () => {
+    throw new RdError('capability', `${what} is not available to extensions: ${instead}`);
+  };
+
+  // Ambient authority: none of these exist in an isolate, but an extension that reaches
+  // for one should be told plainly that it may not, not get a confusing ReferenceError.
+  for (const name of ['require', 'process', 'fetch', 'XMLHttpRequest', 'WebSocket', 'Buffer', 'module', 'exports', 'setTimeout', 'setInterval', 'setImmediate', 'importScripts']) {
+    Object.defineProperty(g, name, { get: refuse(`"${name}"`, 'use the rd object passed to your handler'), configurable: false });
+  }
+  // Same input, same output: no clock, no randomness.
+  Math.random = refuse('Math.random', 'outputs must depend only on the input; derive values from the document (rd.std.hash)');
+  const RealDate = Date;
+  const clock = refuse('the clock (Date.now / new Date())', 'use dates from the document, e.g. new Date(doc.date)');
+  function SafeDate(this: unknown, ...args: unknown[]) {
+    if (!new.target) return clock();
+    if (args.length === 0) return clock();
+    return Reflect.construct(RealDate, args, new.target);
+  }
+  Object.setPrototypeOf(SafeDate, RealDate);
+  SafeDate.prototype = RealDate.prototype;
+  Object.defineProperty(RealDate.prototype, 'constructor', { value: SafeDate });
+  (SafeDate as unknown as { now: unknown }).now = clock;
+  g.Date = SafeDate;
+
+  /** Strict JSON check: JSON.stringify would silently drop or convert these. */
+  const checkJson = (value: unknown, path: string, depth: number): void => {
+    if (depth > 200) throw new RdError('invalid-output', `${path} is nested more than 200 levels deep`);
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new RdError('invalid-output', `${path} is ${value}, which JSON cannot hold`);
+      return;
+    }
+    if (typeof value !== 'object') throw new RdError('invalid-output', `${path} is ${typeof value}, which is not JSON data`);
+    if (isArray(value)) {
+      for (let i = 0; i < value.length; i++) checkJson(value[i], `${path}[${i}]`, depth + 1);
+      return;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      throw new RdError('invalid-output', `${path} is a ${(value as object).constructor?.name ?? 'class instance'}; emit plain objects, arrays, strings, numbers, booleans or null (dates as strings)`);
+    }
+    for (const k of Object.keys(value)) checkJson((value as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
+  };
+
+  const callHost = (op: string, args: unknown): unknown => {
+    const answer = hostCall.applySyncPromise(undefined, [op, json.stringify(args)]);
+    return typeof answer === 'string' ? json.parse(answer) : answer;
+  };
+
+  interface Registered { decl: Record<string, unknown>; emits: Set<string>; reads: Set<string> }
+  let ext: Registered | undefined;
+
+  interface Collector { emits: unknown[]; later: unknown[]; logs: unknown[]; closed: boolean }
+
+  const makeRd = (doc: Record<string, unknown> | null, out: Collector) => {
+    const open = (requests: Array<[unknown, string]>) => {
+      for (const [, schemaId] of requests) {
+        if (!ext!.reads.has(schemaId)) {
+          throw new RdError('capability', `rd.open of schema "${schemaId}" is refused: add it to "reads" in the extension's declaration`);
+        }
+      }
+      return callHost('open', requests.map(([key, schemaId]) => ({ key, schemaId }))) as unknown[];
+    };
+    const log = (level: string) => (...parts: unknown[]) => {
+      out.logs.push({ level, message: parts.map((p) => (typeof p === 'string' ? p : json.stringify(p))).join(' ') });
+    };
+    return Object.freeze({
+      emit(schemaId: string, fields: unknown, options: { key?: unknown; attachments?: Record<string, { content_type?: string; data?: unknown }>; deps?: unknown[] } = {}) {
+        if (out.closed) throw new RdError('capability', 'rd.emit after the handler returned is refused: handlers are synchronous');
+        if (!ext!.emits.has(schemaId)) {
+          throw new RdError('capability', `rd.emit of schema "${schemaId}" is refused: add it to "emits" in the extension's declaration`);
+        }
+        const key = options.key ?? doc?.rd_key;
+        if (key === undefined) throw new RdError('invalid-output', `rd.emit("${schemaId}") needs {key} here: there is no source document to take it from`);
+        if (fields === null || typeof fields !== 'object' || isArray(fields)) {
+          throw new RdError('invalid-output', `rd.emit("${schemaId}", fields): fields must be a plain object`);
+        }
+        checkJson(fields, 'fields', 0);
+        checkJson(key, 'key', 0);
+        const id = docId(json.stringify(key), schemaId);
+        const item: Record<string, unknown> = { id, key, schemaId, fields };
+        if (options.attachments) {
+          const atts: Record<string, unknown> = {};
+          for (const name of Object.keys(options.attachments)) {
+            const att = options.attachments[name]!;
+            const type = typeof att.content_type === 'string' ? att.content_type : 'application/octet-stream';
+            if (att.data instanceof Uint8Array) atts[name] = { content_type: type, base64: toBase64(att.data) };
+            else if (typeof att.data === 'string') atts[name] = { content_type: type, text: att.data };
+            else throw new RdError('invalid-output', `attachment "${name}": data must be a string or a Uint8Array`);
+          }
+          item.attachments = atts;
+        }
+        if (options.deps) {
+          item.deps = options.deps.map((d) => {
+            if (typeof d === 'string') return d;
+            if (isArray(d) && d.length === 2) return docId(json.stringify(d[0]), String(d[1]));
+            throw new RdError('invalid-output', 'deps: use document ids or [key, schemaId] pairs');
+          });
+        }
+        out.emits.push(item);
+        return id;
+      },
+      open: (key: unknown, schemaId: string) => open([[key, schemaId]])[0] ?? null,
+      openMany: (requests: Array<[unknown, string]>) => open(requests),
+      attachment(source: { _id?: unknown } | string, name: string, as: 'bytes' | 'text' = 'bytes') {
+        const id = typeof source === 'string' ? source : source?._id;
+        if (typeof id !== 'string') throw new RdError('exception', 'rd.attachment(doc, name): pass the document (or its id)');
+        const schema = typeof source === 'object' ? (source as Record<string, unknown>).rd_schema_id : undefined;
+        if (doc && id !== doc._id && typeof schema === 'string' && !ext!.reads.has(schema) && !(ext!.decl.source_schemas as string[]).includes(schema)) {
+          throw new RdError('capability', `rd.attachment of a "${schema}" document is refused: add it to "reads"`);
+        }
+        const bytes = hostCall.applySyncPromise(undefined, ['attachment', json.stringify({ id, name })]) as ArrayBuffer | null;
+        if (bytes === null) return null;
+        const view = new Uint8Array(bytes);
+        return as === 'text' ? decode(view, 'utf-8') : view;
+      },
+      query: (view: string, params: Record<string, unknown> = {}) => callHost('query', { view, params }),
+      myIdentities: () => callHost('myIdentities', {}),
+      later(value: unknown) {
+        checkJson(value, 'later value', 0);
+        out.later.push(value);
+      },
+      log: Object.freeze({ debug: log('debug'), info: log('info'), warn: log('warn') }),
+      std: Object.freeze({
+        decode: (bytes: Uint8Array, charset: string) => decode(bytes, charset),
+        hash: (data: string | Uint8Array, algorithm = 'sha256') => hash(data, algorithm),
+      }),
+    });
+  };
+
+  const finish = (out: Collector, error: unknown): string => {
+    out.closed = true;
+    if (error !== undefined) {
+      const e = error as { rdKind?: string; message?: unknown; name?: string };
+      const kind = e && typeof e === 'object' && typeof e.rdKind === 'string' ? e.rdKind : 'exception';
+      const message = e && typeof e === 'object' && 'message' in e ? `${e.name ?? 'Error'}: ${String(e.message)}` : `thrown value: ${String(error)}`;
+      return json.stringify({ ok: false, kind, message, logs: out.logs });
+    }
+    const text = json.stringify({ ok: true, emits: out.emits, later: out.later, logs: out.logs });
+    if (text.length > outputBytesPerDoc) {
+      return json.stringify({ ok: false, kind: 'output-size', message: `the output of this document is ${text.length} bytes; the limit is ${outputBytesPerDoc}`, logs: [] });
+    }
+    return text;
+  };
+
+  const call = (fn: () => unknown, out: Collector): string => {
+    try {
+      const result = fn();
+      if (result && typeof (result as { then?: unknown }).then === 'function') {
+        throw new RdError('exception', 'the handler returned a Promise: handlers must be synchronous (rd.open and friends already are)');
+      }
+      return finish(out, undefined);
+    } catch (error) {
+      return finish(out, error);
+    }
+  };
+
+  return {
+    register(namespace: { default?: unknown }) {
+      const d = namespace.default as Record<string, unknown> | undefined;
+      const raw: Record<string, unknown> = { defaultType: d === null ? 'null' : isArray(d) ? 'an array' : typeof d, handlerType: 'undefined', laterHandlerType: 'undefined', unknownKeys: [] };
+      if (d && typeof d === 'object' && !isArray(d)) {
+        for (const k of ['id', 'source_schemas', 'emits', 'reads', 'category', 'confidence', 'uses_dependencies']) {
+          try {
+            raw[k] = json.parse(json.stringify(d[k]) ?? 'null') ?? undefined;
+          } catch {
+            raw[k] = '(not JSON)';
+          }
+        }
+        raw.handlerType = typeof d.handler;
+        raw.laterHandlerType = typeof d.later_handler;
+        raw.unknownKeys = Object.keys(d).filter((k) => !['id', 'source_schemas', 'emits', 'reads', 'category', 'confidence', 'uses_dependencies', 'handler', 'later_handler'].includes(k));
+        ext = { decl: d, emits: new Set((isArray(d.emits) ? d.emits : []) as string[]), reads: new Set((isArray(d.reads) ? d.reads : []) as string[]) };
+      }
+      return json.stringify(raw);
+    },
+    run(docsJson: string): string {
+      const docs = json.parse(docsJson) as Array<Record<string, unknown>>;
+      const results: string[] = [];
+      const handler = ext!.decl.handler as (doc: unknown, rd: unknown) => unknown;
+      for (let i = 0; i < docs.length; i++) {
+        Atomics.store(progress, 0, i + 1);
+        const doc = docs[i]!;
+        const out: Collector = { emits: [], later: [], logs: [], closed: false };
+        results.push(call(() => handler.call(undefined, doc, makeRd(doc, out)), out));
+      }
+      Atomics.store(progress, 0, 0);
+      return `[${results.join(',')}]`;
+    },
+    runLater(valuesJson: string): string {
+      const values = json.parse(valuesJson) as unknown[];
+      const out: Collector = { emits: [], later: [], logs: [], closed: false };
+      Atomics.store(progress, 0, 1);
+      const later = ext!.decl.later_handler as (values: unknown, rd: unknown) => unknown;
+      const result = call(() => later.call(undefined, values, makeRd(null, out)), out);
+      Atomics.store(progress, 0, 0);
+      return result;
+    },
+  };
+}
+
+/** The bootstrap as source text, for `context.eval`. */
+export const bootstrapSource = `(${bootstrap.toString()})`;

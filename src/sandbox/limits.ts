@@ -1,0 +1,46 @@
+/**
+ * Every limit of the sandbox, in one place, with the reason for each number. Tests and
+ * `raindrop ext run` may pass smaller values; nothing else hard-codes one.
+ */
+export interface SandboxLimits {
+  /** V8 heap per isolate (MB). Every extension of the pool shares one isolate, and one
+   * document's working set (a parsed 25 MB message as strings, its body, its parts) must
+   * fit with room to spare; 256 MB per isolate times one isolate per core stays well
+   * inside a small machine's memory. */
+  memoryMb: number;
+  /** CPU time one document may use in one extension (ms). Parsing a huge message takes
+   * well under a second; five seconds is "certainly a loop", not "a big message". */
+  cpuMsPerDoc: number;
+  /** Wall time one document may take (ms), including synchronous host calls (`open`,
+   * `attachment`). Catches an extension blocked in `Atomics.wait`, which uses no CPU. */
+  wallMsPerDoc: number;
+  /** Serialized output of one document (bytes of JSON): CouchDB refuses documents over
+   * 8 MB by default (max_document_size), so more than that cannot be stored anyway. */
+  outputBytesPerDoc: number;
+  /** Documents handed to one isolate per call: large enough that the cost of crossing
+   * into the isolate is spread thin, small enough that a restart repeats little work. */
+  docsPerCall: number;
+  /** How often the watchdog looks at a running document (ms). */
+  watchdogIntervalMs: number;
+}
+
+export const defaultSandboxLimits: SandboxLimits = {
+  memoryMb: 256,
+  cpuMsPerDoc: 5_000,
+  wallMsPerDoc: 15_000,
+  outputBytesPerDoc: 8_000_000,
+  docsPerCall: 200,
+  watchdogIntervalMs: 10,
+};
+
+/** Supervision of the pool's child process. */
+export const poolProcessLimits = {
+  /** Time for the child to start and compile every extension in every isolate (ms). */
+  startTimeoutMs: 30_000,
+  /** Crashes tolerated in `crashWindowMs` before the pool gives up: a crash loop means a
+   * broken build or machine, and retrying forever would hide it. */
+  crashBudget: 20,
+  crashWindowMs: 60_000,
+  /** Time to wait for a graceful stop before killing the child (ms). */
+  stopTimeoutMs: 5_000,
+} as const;

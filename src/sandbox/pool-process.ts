@@ -1,0 +1,150 @@
+/**
+ * The child process that owns the isolates. It exists so that a fault inside
+ * isolated-vm that kills the process (its documentation warns that some allocation
+ * patterns do) takes down only this child: the parent restarts it and retries.
+ */
+import type { FailureKind } from './types.js';
+import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
+import { loadIsolatedVm } from './isolated-vm.js';
+import type { Ivm } from './ivm-types.js';
+import type { SandboxLimits } from './limits.js';
+import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
+
+interface Slot {
+  worker: IsolateWorker;
+  jobId: number;
+  busy: boolean;
+}
+
+let ivm: Ivm;
+let limits: SandboxLimits;
+let hooks: PoolTestHooks = {};
+let goodSources: WorkerSource[] = [];
+const slots: Slot[] = [];
+const queue: Array<Extract<ToChild, { type: 'job' }>> = [];
+const pendingCalls = new Map<number, { resolve: (v: string | ArrayBuffer | null) => void; reject: (e: Error) => void }>();
+let nextCallId = 1;
+
+const send = (message: FromChild) => process.send?.(message);
+
+function hostCallFor(slot: () => Slot) {
+  return (op: string, argsJson: string) =>
+    new Promise<string | ArrayBuffer | null>((resolve, reject) => {
+      const callId = nextCallId++;
+      pendingCalls.set(callId, { resolve, reject });
+      send({ type: 'call', jobId: slot().jobId, callId, op, argsJson });
+    }).then((value) => {
+      if (value instanceof Uint8Array) {
+        const copy = new ivm.ExternalCopy(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+        return copy.copyInto({ release: true }) as ArrayBuffer;
+      }
+      return value;
+    });
+}
+
+async function newWorker(slot: () => Slot): Promise<IsolateWorker> {
+  const worker = IsolateWorker.create(ivm, limits, hostCallFor(slot));
+  for (const source of goodSources) await worker.load(source);
+  return worker;
+}
+
+async function init(message: Extract<ToChild, { type: 'init' }>): Promise<void> {
+  ivm = loadIsolatedVm();
+  limits = message.limits;
+  hooks = message.testHooks;
+  const loads: Array<{ codeHash: string; raw?: NonNullable<Awaited<ReturnType<IsolateWorker['load']>>['raw']>; error?: string }> = [];
+  // The first isolate compiles every module and produces the code cache the others use.
+  const slot0 = { jobId: 0, busy: false } as Slot;
+  let first = IsolateWorker.create(ivm, limits, hostCallFor(() => slot0));
+  for (const source of message.sources) {
+    const report = await first.load(source);
+    loads.push({ codeHash: report.codeHash, ...(report.raw ? { raw: report.raw } : {}), ...(report.error ? { error: report.error } : {}) });
+    if (first.disposed) {
+      // A module that exhausts the isolate while loading is refused; start over without it.
+      first = IsolateWorker.create(ivm, limits, hostCallFor(() => slot0));
+      for (const good of goodSources) await first.load(good);
+    } else if (!report.error) {
+      goodSources.push({ ...source, ...(report.cachedData ? { cachedData: report.cachedData } : {}) });
+    }
+  }
+  slot0.worker = first;
+  slots.push(slot0);
+  for (let i = 1; i < message.size; i++) {
+    const slot = { jobId: 0, busy: false } as Slot;
+    slot.worker = await newWorker(() => slot);
+    slots.push(slot);
+  }
+  send({ type: 'ready', loads });
+}
+
+function pump(): void {
+  for (const slot of slots) {
+    if (slot.busy) continue;
+    const job = queue.shift();
+    if (!job) return;
+    slot.busy = true;
+    slot.jobId = job.jobId;
+    runJob(slot, job)
+      .then((results) => send({ type: 'done', jobId: job.jobId, results }))
+      .catch((err: unknown) => send({ type: 'fatal', message: `job ${job.jobId}: ${(err as Error).message}` }))
+      .finally(() => {
+        slot.busy = false;
+        pump();
+      });
+  }
+}
+
+/** Runs every document of a job; a document that breaks the isolate gets a failure and
+ * the isolate is replaced; the others are run again without it. */
+async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promise<unknown[]> {
+  if (hooks.crashMarker && job.docs.some((d) => d.includes(hooks.crashMarker as string))) {
+    process.kill(process.pid, 'SIGKILL');
+  }
+  const results: unknown[] = new Array(job.docs.length);
+  let pending = job.docs.map((_, i) => i);
+  while (pending.length > 0) {
+    if (slot.worker.disposed) slot.worker = await newWorker(() => slot);
+    const payload = job.mode === 'later' ? (job.docs[0] as string) : `[${pending.map((i) => job.docs[i]).join(',')}]`;
+    const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload);
+    if (outcome.ok) {
+      const parsed = job.mode === 'later' ? [JSON.parse(outcome.resultsJson) as unknown] : (JSON.parse(outcome.resultsJson) as unknown[]);
+      pending.forEach((docIndex, k) => (results[docIndex] = parsed[k]));
+      break;
+    }
+    const culprit = pending[outcome.index] ?? pending[0] as number;
+    results[culprit] = failure(outcome.kind, outcome.message);
+    pending = pending.filter((i) => i !== culprit);
+  }
+  return results;
+}
+
+const failure = (kind: FailureKind, message: string) => ({ ok: false, kind, message, logs: [] });
+
+process.on('message', (message: ToChild) => {
+  switch (message.type) {
+    case 'init':
+      init(message).catch((err: unknown) => {
+        send({ type: 'fatal', message: (err as Error).message });
+        process.exitCode = 1;
+      });
+      break;
+    case 'job':
+      queue.push(message);
+      pump();
+      break;
+    case 'reply': {
+      const call = pendingCalls.get(message.callId);
+      pendingCalls.delete(message.callId);
+      if (!call) break;
+      if (message.ok) call.resolve(message.value as string | ArrayBuffer | null);
+      else call.reject(new Error(message.message));
+      break;
+    }
+    case 'stop':
+      for (const slot of slots) slot.worker.dispose();
+      process.disconnect?.();
+      break;
+  }
+});
+// The parent going away (crash, SIGKILL) closes the channel: nothing left to work for.
+process.on('disconnect', () => process.exit(0));

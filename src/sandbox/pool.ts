@@ -1,0 +1,263 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { RaindropError, errorCodes, sha256Hex, silentLogger, type JsonValue, type Logger, type RdKey } from '../core/index.js';
+import { compiledEntry } from '../core/entry-points.js';
+import { checkDeclaration } from './declaration.js';
+import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
+import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
+import type { DocResult, Emitted, ExtensionSource, HostServices, LoadedExtension } from './types.js';
+
+export interface SandboxPoolOptions {
+  sources: readonly ExtensionSource[];
+  /** Isolates (threads); default one per core. */
+  size?: number;
+  limits?: Partial<SandboxLimits>;
+  logger?: Logger;
+  testHooks?: PoolTestHooks;
+}
+
+export interface SandboxPool {
+  /** Every source, with its declaration or what is wrong with it. */
+  readonly extensions: readonly LoadedExtension[];
+  /** Times the child process died and was restarted. */
+  readonly restarts: number;
+  /** Runs an extension's handler on documents; one result per document, in order. */
+  run(extensionId: string, docs: readonly Record<string, unknown>[], services: HostServices): Promise<DocResult[]>;
+  /** Runs an extension's later_handler once with the values collected by rd.later. */
+  runLater(extensionId: string, values: readonly JsonValue[], services: HostServices): Promise<DocResult>;
+  close(): Promise<void>;
+}
+
+interface Job {
+  jobId: number;
+  codeHash: string;
+  mode: 'run' | 'later';
+  docs: string[];
+  services: HostServices;
+  resolve: (results: unknown[]) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Starts the isolate pool in a supervised child process. Bad extension files do not stop
+ * the pool: they are listed with their problems and refused when asked to run.
+ */
+export async function startSandboxPool(options: SandboxPoolOptions): Promise<SandboxPool> {
+  const logger = options.logger ?? silentLogger;
+  const limits: SandboxLimits = { ...defaultSandboxLimits, ...options.limits };
+  const size = Math.max(1, options.size ?? availableParallelism());
+  const sources = options.sources.map((s) => ({ origin: s.origin, code: s.code, codeHash: sha256Hex(s.code) }));
+  const jobs = new Map<number, Job>();
+  const waiting: Job[] = [];
+  let nextJobId = 1;
+  let child: ChildProcess | undefined;
+  let ready = false;
+  let started = false;
+  let closing = false;
+  let restarts = 0;
+  const crashTimes: number[] = [];
+  let extensions: LoadedExtension[] = [];
+
+  const send = (message: ToChild) => child?.send(message);
+
+  const startChild = () =>
+    new Promise<void>((resolve, reject) => {
+      const proc = fork(compiledEntry('src/sandbox/pool-process.ts'), [], {
+        execArgv: ['--no-node-snapshot'],
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      child = proc;
+      ready = false;
+      const timer = setTimeout(() => reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, 'the sandbox process did not start in time')), poolProcessLimits.startTimeoutMs);
+      proc.on('message', (message: FromChild) => {
+        if (message.type === 'ready') {
+          clearTimeout(timer);
+          ready = true;
+          started = true;
+          extensions = describe(message.loads);
+          resolve();
+          for (const job of waiting.splice(0)) dispatch(job);
+        } else if (message.type === 'fatal') {
+          clearTimeout(timer);
+          reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
+        } else if (message.type === 'call') {
+          void answer(message);
+        } else if (message.type === 'done') {
+          const job = jobs.get(message.jobId);
+          jobs.delete(message.jobId);
+          job?.resolve(message.results);
+        }
+      });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (child === proc) child = undefined;
+        if (closing) return;
+        reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox process exited during start (${signal ?? code})`));
+        // The first start reports to the caller; after that, a death is a crash to recover from.
+        if (started) onCrash(signal ?? String(code));
+      });
+      proc.send({ type: 'init', sources, limits, size, testHooks: options.testHooks ?? {} } satisfies ToChild);
+    });
+
+  const describe = (loads: Extract<FromChild, { type: 'ready' }>['loads']): LoadedExtension[] => {
+    const seen = new Map<string, string>();
+    return loads.map((load, i) => {
+      const origin = sources[i]?.origin ?? load.codeHash;
+      if (load.error !== undefined || !load.raw) return { origin, codeHash: load.codeHash, problems: [load.error ?? 'the module did not load'] };
+      const checked = checkDeclaration(load.raw);
+      if (checked.declaration) {
+        const other = seen.get(checked.declaration.id);
+        if (other) return { origin, codeHash: load.codeHash, problems: [`id: "${checked.declaration.id}" is already used by ${other}; ids must be unique`] };
+        seen.set(checked.declaration.id, origin);
+      }
+      return { origin, codeHash: load.codeHash, problems: checked.problems, ...(checked.declaration ? { declaration: checked.declaration } : {}) };
+    });
+  };
+
+  /** A dead child takes its in-flight jobs with it: documents that were in a batch are
+   * retried one by one, so the one that kills the process is found and named. */
+  const onCrash = (how: string) => {
+    const now = Date.now();
+    crashTimes.push(now);
+    while (crashTimes.length > 0 && (crashTimes[0] as number) < now - poolProcessLimits.crashWindowMs) crashTimes.shift();
+    const inFlight = [...jobs.values()];
+    jobs.clear();
+    logger.warn('the sandbox process died; restarting it', { how, inFlight: inFlight.length });
+    if (crashTimes.length > poolProcessLimits.crashBudget) {
+      const error = new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox process died ${crashTimes.length} times in a minute; giving up`);
+      for (const job of [...inFlight, ...waiting.splice(0)]) job.reject(error);
+      return;
+    }
+    for (const job of inFlight) {
+      if (job.docs.length > 1 && job.mode === 'run') {
+        const parts = job.docs.map((doc) => new Promise<unknown[]>((resolve, reject) => waiting.push({ ...job, jobId: nextJobId++, docs: [doc], resolve, reject })));
+        Promise.all(parts).then((r) => job.resolve(r.flat()), job.reject);
+      } else {
+        job.resolve([{ ok: false, kind: 'crash', message: `the sandbox process died (${how}) while running this document`, logs: [] }]);
+      }
+    }
+    restarts++;
+    startChild().catch((err: unknown) => logger.error('the sandbox process did not come back', { error: (err as Error).message }));
+  };
+
+  const dispatch = (job: Job) => {
+    if (!ready || !child) {
+      waiting.push(job);
+      return;
+    }
+    jobs.set(job.jobId, job);
+    send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs });
+  };
+
+  const answer = async (call: Extract<FromChild, { type: 'call' }>) => {
+    const job = jobs.get(call.jobId);
+    try {
+      if (!job) throw new Error('no such job');
+      const args = JSON.parse(call.argsJson) as Record<string, unknown> & Array<{ key: RdKey; schemaId: string }>;
+      let value: string | Uint8Array | null;
+      switch (call.op) {
+        case 'open':
+          value = JSON.stringify(await job.services.open(args));
+          break;
+        case 'attachment':
+          value = await job.services.attachment(String(args.id), String(args.name));
+          break;
+        case 'query':
+          value = JSON.stringify(await job.services.query(String(args.view), (args.params ?? {}) as Record<string, JsonValue>));
+          break;
+        case 'myIdentities':
+          value = JSON.stringify(await job.services.myIdentities());
+          break;
+        default:
+          throw new Error(`unknown host operation "${call.op}"`);
+      }
+      send({ type: 'reply', callId: call.callId, ok: true, value });
+    } catch (err) {
+      send({ type: 'reply', callId: call.callId, ok: false, message: (err as Error).message });
+    }
+  };
+
+  const submit = (codeHash: string, mode: Job['mode'], docs: string[], services: HostServices) =>
+    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, services, resolve, reject }));
+
+  const find = (extensionId: string) => {
+    const ext = extensions.find((e) => e.declaration?.id === extensionId);
+    if (!ext) {
+      const broken = extensions.find((e) => e.origin.includes(extensionId));
+      throw new RaindropError(
+        errorCodes.EXTENSION_INVALID,
+        broken ? `extension ${broken.origin} cannot run: ${broken.problems.join('; ')}` : `no extension "${extensionId}" is loaded`,
+      );
+    }
+    return ext;
+  };
+
+  await startChild();
+
+  return {
+    get extensions() {
+      return extensions;
+    },
+    get restarts() {
+      return restarts;
+    },
+    async run(extensionId, docs, services) {
+      const ext = find(extensionId);
+      if (docs.length === 0) return [];
+      const texts = docs.map((d) => JSON.stringify(d));
+      // Spread a batch over every isolate, but not in slivers smaller than is worth a call.
+      const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
+      const parts: Promise<unknown[]>[] = [];
+      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), services));
+      return (await Promise.all(parts)).flat().map(toDocResult);
+    },
+    async runLater(extensionId, values, services) {
+      const ext = find(extensionId);
+      if (!ext.declaration?.has_later_handler) {
+        throw new RaindropError(errorCodes.EXTENSION_INVALID, `extension "${extensionId}" has no later_handler`);
+      }
+      const [result] = await submit(ext.codeHash, 'later', [JSON.stringify(values)], services);
+      return toDocResult(result);
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      const proc = child;
+      if (!proc) return;
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.send({ type: 'stop' } satisfies ToChild);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), poolProcessLimits.stopTimeoutMs);
+      await exited;
+      clearTimeout(timer);
+      const error = new RaindropError(errorCodes.ABORTED, 'the sandbox pool was closed');
+      for (const job of [...jobs.values(), ...waiting.splice(0)]) job.reject(error);
+      jobs.clear();
+    },
+  };
+}
+
+interface RawResult {
+  ok: boolean;
+  kind?: string;
+  message?: string;
+  emits?: Array<Omit<Emitted, 'attachments'> & { attachments?: Record<string, { content_type: string; base64?: string; text?: string }> }>;
+  later?: JsonValue[];
+  logs?: DocResult['logs'];
+}
+
+function toDocResult(raw: unknown): DocResult {
+  const r = raw as RawResult;
+  const logs = r.logs ?? [];
+  if (!r.ok) return { ok: false, kind: (r.kind ?? 'exception') as Extract<DocResult, { ok: false }>['kind'], message: r.message ?? 'unknown failure', logs };
+  const emits: Emitted[] = (r.emits ?? []).map((e) => {
+    const { attachments, ...rest } = e;
+    if (!attachments) return rest;
+    const converted: NonNullable<Emitted['attachments']> = {};
+    for (const [name, att] of Object.entries(attachments)) {
+      converted[name] = { contentType: att.content_type, data: att.base64 !== undefined ? Buffer.from(att.base64, 'base64') : Buffer.from(att.text ?? '', 'utf8') };
+    }
+    return { ...rest, attachments: converted };
+  });
+  return { ok: true, emits, later: r.later ?? [], logs };
+}

@@ -1,0 +1,23 @@
+/** Messages between the pool (parent) and its child process. */
+import type { RawDeclaration } from './declaration.js';
+import type { SandboxLimits } from './limits.js';
+
+export interface PoolTestHooks {
+  /** Test-only fault injection: the child kills itself (SIGKILL) when a document's JSON
+   * contains this string, standing in for the rare isolated-vm faults that take the whole
+   * process down and that no extension triggers on demand. */
+  crashMarker?: string;
+}
+
+export type ToChild =
+  | { type: 'init'; sources: Array<{ origin: string; code: string; codeHash: string }>; limits: SandboxLimits; size: number; testHooks: PoolTestHooks }
+  | { type: 'job'; jobId: number; codeHash: string; mode: 'run' | 'later'; docs: string[] }
+  | { type: 'reply'; callId: number; ok: true; value: string | Uint8Array | null }
+  | { type: 'reply'; callId: number; ok: false; message: string }
+  | { type: 'stop' };
+
+export type FromChild =
+  | { type: 'ready'; loads: Array<{ codeHash: string; raw?: RawDeclaration; error?: string }> }
+  | { type: 'call'; jobId: number; callId: number; op: string; argsJson: string }
+  | { type: 'done'; jobId: number; results: unknown[] }
+  | { type: 'fatal'; message: string };

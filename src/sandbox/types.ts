@@ -1,0 +1,74 @@
+import type { JsonValue, RdKey } from '../core/index.js';
+
+/** Why a document failed in an extension. Stable strings: error records store them. */
+export type FailureKind =
+  | 'exception' // the handler threw
+  | 'timeout' // CPU or wall time per document exceeded
+  | 'memory' // the isolate ran out of its heap
+  | 'output-size' // the document's output is over the limit
+  | 'capability' // the extension reached for something it may not (undeclared schema, process, clock...)
+  | 'invalid-output' // emitted values that are not JSON data
+  | 'crash'; // the sandbox process died on this document
+
+export interface ExtensionDeclaration {
+  id: string;
+  source_schemas: string[];
+  emits: string[];
+  reads: string[];
+  category: 'provider' | 'extender' | 'smart';
+  confidence: number;
+  uses_dependencies: boolean;
+  has_later_handler: boolean;
+}
+
+/** An extension file as read from disk (or from its rd.ext.workqueue document). */
+export interface ExtensionSource {
+  /** Where it came from, for messages (a path or a document id). */
+  origin: string;
+  code: string;
+}
+
+export interface LoadedExtension {
+  origin: string;
+  codeHash: string;
+  /** Present when the file loaded and its declaration is valid. */
+  declaration?: ExtensionDeclaration;
+  /** What is wrong with the file; empty when it loaded. */
+  problems: string[];
+}
+
+export interface EmittedAttachment {
+  contentType: string;
+  data: Uint8Array;
+}
+
+export interface Emitted {
+  id: string;
+  key: RdKey;
+  schemaId: string;
+  fields: Record<string, JsonValue>;
+  attachments?: Record<string, EmittedAttachment>;
+  /** Ids of documents this output depends on. */
+  deps?: string[];
+}
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn';
+  message: string;
+}
+
+export type DocResult =
+  | { ok: true; emits: Emitted[]; later: JsonValue[]; logs: LogEntry[] }
+  | { ok: false; kind: FailureKind; message: string; logs: LogEntry[] };
+
+/**
+ * What the host offers the extension's `rd` while it runs: the queue implements it
+ * (with read-your-own-writes inside a batch), `raindrop ext run` implements it from
+ * fixtures. The sandbox has already checked the extension may make the call.
+ */
+export interface HostServices {
+  open(requests: Array<{ key: RdKey; schemaId: string }>): Promise<Array<Record<string, unknown> | null>>;
+  attachment(docId: string, name: string): Promise<Uint8Array | null>;
+  query(view: string, params: Record<string, JsonValue>): Promise<unknown>;
+  myIdentities(): Promise<JsonValue[]>;
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandboxPool, type SandboxPool } from '../../src/sandbox/pool.js';
+import { fixtureServices, sourceDoc, testLimits } from '../helpers/sandbox.js';
+
+const subjects = `
+export default {
+  id: 'test.subjects',
+  source_schemas: ['rd.msg.test'],
+  emits: ['rd.msg.subject', 'rd.msg.summary'],
+  reads: ['rd.msg.other'],
+  category: 'provider',
+  confidence: 2,
+  handler(doc, rd) {
+    const other = rd.open(doc.rd_key, 'rd.msg.other');
+    const id = rd.emit('rd.msg.subject', { subject: doc.subject.toUpperCase(), other: other ? other.value : null });
+    rd.log.info('emitted', id);
+    rd.later(doc.n);
+  },
+  later_handler(values, rd) {
+    rd.emit('rd.msg.summary', { total: values.reduce((a, b) => a + b, 0) }, { key: ['summary', 'all'] });
+  },
+};`;
+
+let pool: SandboxPool;
+beforeAll(async () => {
+  pool = await startSandboxPool({ sources: [{ origin: 'subjects.js', code: subjects }], size: 2, limits: testLimits });
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+describe('sandbox pool', () => {
+  it('loads an extension and reports its declaration and code hash', () => {
+    expect(pool.extensions).toHaveLength(1);
+    expect(pool.extensions[0]).toMatchObject({
+      origin: 'subjects.js',
+      problems: [],
+      declaration: { id: 'test.subjects', source_schemas: ['rd.msg.test'], category: 'provider', confidence: 2, has_later_handler: true, uses_dependencies: false },
+    });
+    expect(pool.extensions[0]?.codeHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('runs a batch across isolates, in order, with synchronous host reads', async () => {
+    const services = fixtureServices({ 'rc!email.ImRvYzMi!rd.msg.other': { value: 'three' } });
+    const docs = Array.from({ length: 120 }, (_, i) => sourceDoc(i));
+    const results = await pool.run('test.subjects', docs, services);
+    expect(results).toHaveLength(120);
+    results.forEach((r, i) => {
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.emits).toEqual([{ id: `rc!email.${Buffer.from(`"doc${i}"`).toString('base64url')}!rd.msg.subject`, key: ['email', `doc${i}`], schemaId: 'rd.msg.subject', fields: { subject: `SUBJECT ${i}`, other: i === 3 ? 'three' : null } }]);
+      expect(r.later).toEqual([i]);
+      expect(r.logs[0]?.message).toContain('emitted rc!email.');
+    });
+    expect(services.calls.filter((c) => c.startsWith('open'))).toHaveLength(120);
+  });
+
+  it('runs later_handler with the collected values', async () => {
+    const result = await pool.runLater('test.subjects', [1, 2, 3], fixtureServices());
+    expect(result).toMatchObject({ ok: true, emits: [{ schemaId: 'rd.msg.summary', key: ['summary', 'all'], fields: { total: 6 } }] });
+  });
+
+  it('refuses an unknown extension with a clear error', async () => {
+    await expect(pool.run('no.such', [sourceDoc(1)], fixtureServices())).rejects.toMatchObject({ code: 'EXTENSION_INVALID' });
+  });
+});
