@@ -58,7 +58,10 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
   const crashTimes: number[] = [];
   let extensions: LoadedExtension[] = [];
 
-  const send = (message: ToChild) => child?.send(message);
+  const send = (message: ToChild) => {
+    // A child that just died may still be referenced; its exit handler deals with the work.
+    if (child?.connected) child.send(message, (err) => err && logger.debug('message to the sandbox process lost', { error: err.message }));
+  };
 
   const startChild = () =>
     new Promise<void>((resolve, reject) => {
@@ -77,7 +80,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           started = true;
           extensions = describe(message.loads);
           resolve();
-          for (const job of waiting.splice(0)) dispatch(job);
+          pump();
         } else if (message.type === 'fatal') {
           clearTimeout(timer);
           reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
@@ -86,7 +89,9 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
         } else if (message.type === 'done') {
           const job = jobs.get(message.jobId);
           jobs.delete(message.jobId);
+          if (job && job === serial) serial = undefined;
           job?.resolve(message.results);
+          pump();
         }
       });
       proc.once('exit', (code, signal) => {
@@ -115,39 +120,61 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     });
   };
 
-  /** A dead child takes its in-flight jobs with it: documents that were in a batch are
-   * retried one by one, so the one that kills the process is found and named. */
+  /** Documents that were in flight when the child died, to be retried one at a time. */
+  const suspects: Job[] = [];
+  let serial: Job | undefined;
+
+  /** A dead child takes its in-flight jobs with it. Their documents become suspects and
+   * are retried one at a time with nothing else running, so the one that kills the
+   * process again is known for certain and is the only one to fail. */
   const onCrash = (how: string) => {
     const now = Date.now();
     crashTimes.push(now);
     while (crashTimes.length > 0 && (crashTimes[0] as number) < now - poolProcessLimits.crashWindowMs) crashTimes.shift();
     const inFlight = [...jobs.values()];
     jobs.clear();
+    ready = false;
     logger.warn('the sandbox process died; restarting it', { how, inFlight: inFlight.length });
     if (crashTimes.length > poolProcessLimits.crashBudget) {
       const error = new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox process died ${crashTimes.length} times in a minute; giving up`);
-      for (const job of [...inFlight, ...waiting.splice(0)]) job.reject(error);
+      for (const job of [...inFlight, ...suspects.splice(0), ...waiting.splice(0)]) job.reject(error);
       return;
     }
     for (const job of inFlight) {
-      if (job.docs.length > 1 && job.mode === 'run') {
-        const parts = job.docs.map((doc) => new Promise<unknown[]>((resolve, reject) => waiting.push({ ...job, jobId: nextJobId++, docs: [doc], resolve, reject })));
-        Promise.all(parts).then((r) => job.resolve(r.flat()), job.reject);
+      if (job === serial) {
+        job.resolve([{ ok: false, kind: 'crash', message: `the sandbox process died (${how}) while running this document alone`, logs: [] }]);
+      } else if (job.docs.length === 1 || job.mode === 'later') {
+        suspects.push(job);
       } else {
-        job.resolve([{ ok: false, kind: 'crash', message: `the sandbox process died (${how}) while running this document`, logs: [] }]);
+        const parts = job.docs.map((doc) => new Promise<unknown[]>((resolve, reject) => suspects.push({ ...job, jobId: nextJobId++, docs: [doc], resolve, reject })));
+        Promise.all(parts).then((r) => job.resolve(r.flat()), job.reject);
       }
     }
+    serial = undefined;
     restarts++;
     startChild().catch((err: unknown) => logger.error('the sandbox process did not come back', { error: (err as Error).message }));
   };
 
-  const dispatch = (job: Job) => {
-    if (!ready || !child) {
-      waiting.push(job);
-      return;
-    }
+  const sendJob = (job: Job) => {
     jobs.set(job.jobId, job);
     send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs });
+  };
+
+  /** Moves work to the child: suspects first and alone, then everything else. */
+  const pump = () => {
+    if (!ready || !child) return;
+    if (serial || suspects.length > 0) {
+      if (serial || jobs.size > 0) return;
+      serial = suspects.shift() as Job;
+      sendJob(serial);
+      return;
+    }
+    for (const job of waiting.splice(0)) sendJob(job);
+  };
+
+  const dispatch = (job: Job) => {
+    waiting.push(job);
+    pump();
   };
 
   const answer = async (call: Extract<FromChild, { type: 'call' }>) => {
@@ -231,7 +258,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       await exited;
       clearTimeout(timer);
       const error = new RaindropError(errorCodes.ABORTED, 'the sandbox pool was closed');
-      for (const job of [...jobs.values(), ...waiting.splice(0)]) job.reject(error);
+      for (const job of [...jobs.values(), ...suspects.splice(0), ...waiting.splice(0)]) job.reject(error);
       jobs.clear();
     },
   };
