@@ -19,6 +19,8 @@ export const exitCodes = {
   locked: 7,
   /** A check failed (`raindrop doctor`). */
   checkFailed: 8,
+  /** An extension file is invalid (`ext check`, or refused by `init`). */
+  extensionInvalid: 9,
 } as const;
 
 export function exitCodeFor(code: ErrorCode | undefined): number {
@@ -35,6 +37,8 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
       return exitCodes.noServer;
     case errorCodes.EMBEDDED_LOCKED:
       return exitCodes.locked;
+    case errorCodes.EXTENSION_INVALID:
+      return exitCodes.extensionInvalid;
     default:
       return exitCodes.failure;
   }

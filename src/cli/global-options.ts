@@ -6,6 +6,7 @@ export const globalOptions: OptionSpecs = {
   'data-dir': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
+  extensions: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -20,5 +21,7 @@ export const globalHelp = `Global options:
   --config FILE      config file (default: ~/.config/raindrop/config.json;
                      env RAINDROP_CONFIG)
   --log-level LEVEL  debug, info, warn, error or silent (default: info)
+  --extensions DIR   a directory of your own extensions (repeatable; env
+                     RAINDROP_EXTENSIONS, ':'-separated); built-ins always load
   --json             print data as JSON on stdout
   -h, --help         show help`;

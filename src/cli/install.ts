@@ -3,19 +3,23 @@ import { projectRoot } from '../core/entry-points.js';
 import type { Couch } from '../couch/connect.js';
 import { ensureDatabase } from '../couch/ensure-database.js';
 import { pushDesignDocs, readDesignDocs } from '../couch/push-design-docs.js';
+import type { Logger } from '../core/index.js';
+import { type ExtensionInstallReport, extensionDirs, installExtensions } from './install-extensions.js';
 
 export interface InstallReport {
   db: string;
   created: boolean;
   designDocs: { written: string[]; unchanged: string[] };
+  extensions: ExtensionInstallReport;
 }
 
 /**
- * Creates the database and installs what the project ships (design docs now; schemas
- * and extensions with later issues). Idempotent: a second run writes nothing.
+ * Creates the database and installs what the project ships: design docs and extensions
+ * (schemas with a later issue). Idempotent: a second run writes nothing.
  */
-export async function installDatabase(couch: Couch, dbName: string): Promise<InstallReport> {
+export async function installDatabase(couch: Couch, dbName: string, userExtensionDirs: readonly string[] = [], logger?: Logger): Promise<InstallReport> {
   const { db, created } = await ensureDatabase(couch, dbName);
   const designDocs = await pushDesignDocs(db, await readDesignDocs(join(projectRoot, 'couchapp', 'ddocs')));
-  return { db: dbName, created, designDocs };
+  const extensions = await installExtensions(db, extensionDirs(userExtensionDirs), logger);
+  return { db: dbName, created, designDocs, extensions };
 }

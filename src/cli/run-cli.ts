@@ -9,11 +9,12 @@ import { initCommand } from './commands/init.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { urlCommand } from './commands/url.js';
+import { extCommand } from './commands/ext.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -64,7 +65,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const str = (key: string) => (typeof parsed.values[key] === 'string' ? (parsed.values[key] as string) : undefined);
     const config = loadConfig(
-      { couch: str('couch'), db: str('db'), dataDir: str('data-dir'), config: str('config'), port: str('port'), logLevel: str('log-level') },
+      { couch: str('couch'), db: str('db'), dataDir: str('data-dir'), config: str('config'), port: str('port'), logLevel: str('log-level'), extensions: parsed.values.extensions as string[] | undefined },
       io.env,
     );
     const logger = createLogger({ level: config.logLevel as LogLevel, json: wantsJson, sink: (line) => io.stderr.write(`${line}\n`) });

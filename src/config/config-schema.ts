@@ -11,6 +11,8 @@ export interface RaindropConfig {
   /** Port `raindrop serve` binds the embedded server to. */
   port: number;
   logLevel: LogLevel;
+  /** The user's extension directories (the built-in one is always used too). */
+  extensions: string[];
 }
 
 /** What the config file may hold. Account sections come with the accounts issue. */
@@ -23,6 +25,7 @@ export const configFileSchema = {
     dataDir: { type: 'string', minLength: 1 },
     port: { $ref: '#/$defs/port' },
     logLevel: { enum: ['debug', 'info', 'warn', 'error', 'silent'] },
+    extensions: { type: 'array', items: { type: 'string', minLength: 1 } },
   },
   $defs: {
     // CouchDB's own rule for database names.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import envPaths from 'env-paths';
 import { RaindropError, errorCodes, type LogLevel } from '../core/index.js';
@@ -14,9 +14,10 @@ export interface ConfigFlags {
   config?: string | undefined;
   port?: string | number | undefined;
   logLevel?: string | undefined;
+  extensions?: string[] | undefined;
 }
 
-type FileConfig = Partial<Pick<RaindropConfig, 'db' | 'dataDir' | 'port' | 'logLevel'>> & { couchUrl?: string };
+type FileConfig = Partial<Pick<RaindropConfig, 'db' | 'dataDir' | 'port' | 'logLevel' | 'extensions'>> & { couchUrl?: string };
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });
 const validateFile = ajv.compile(configFileSchema);
@@ -38,25 +39,27 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
     logLevel: 'info',
     ...file,
   };
-  const layer = (source: string, values: Record<string, unknown>) => {
+  const layer = (values: Record<string, unknown>) => {
     for (const [name, value] of Object.entries(values)) {
       if (value !== undefined && value !== '') merged[name] = value;
     }
-    return source;
   };
-  layer('environment', {
+  layer({
     couchUrl: env.RAINDROP_COUCH_URL,
     db: env.RAINDROP_DB,
     dataDir: env.RAINDROP_DATA_DIR,
     port: env.RAINDROP_PORT === undefined ? undefined : Number(env.RAINDROP_PORT),
     logLevel: env.RAINDROP_LOG_LEVEL,
+    // A list like PATH: directories separated by ':' (';' on Windows).
+    extensions: env.RAINDROP_EXTENSIONS?.split(delimiter).filter((d) => d.length > 0),
   });
-  layer('flags', {
+  layer({
     couchUrl: flags.couch,
     db: flags.db,
     dataDir: flags.dataDir,
     port: flags.port === undefined ? undefined : Number(flags.port),
     logLevel: flags.logLevel,
+    extensions: flags.extensions !== undefined && flags.extensions.length > 0 ? flags.extensions : undefined,
   });
   if (!validateFinal(merged)) {
     const problems = (validateFinal.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message ?? 'is invalid'}`);
@@ -73,6 +76,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
     configFile,
     port: merged.port as number,
     logLevel: merged.logLevel as LogLevel,
+    extensions: ((merged.extensions ?? []) as string[]).map((d) => resolve(d)),
   };
 }
 

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../src/core/entry-points.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -134,11 +135,62 @@ describe('raindrop CLI', () => {
     expect(existsSync(join(dataDir, 'server.json'))).toBe(false);
   });
 
+  it('ext check names what is wrong with a broken file (exit 9) and passes a good one', async () => {
+    const bad = join(home, 'bad-ext.js');
+    await writeFile(bad, "export default { id: 'Bad Id', source_schemas: [], handler: 1 };");
+    const result = await runCli(['ext', 'check', bad], env);
+    expect(result.code).toBe(9);
+    expect(result.stdout).toMatch(/id: must be/);
+    expect(result.stdout).toMatch(/source_schemas: must name at least one schema/);
+    expect(result.stdout).toMatch(/handler: must be a function/);
+    const good = await runCli(['ext', 'check', join(projectRoot, 'extensions/examples/subject-words.js')], env);
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+  });
+
+  it('ext run prints what the handler would emit, using --open fixtures', async () => {
+    const ext = join(home, 'lookup.js');
+    await writeFile(ext, `export default { id: 'test.lookup', source_schemas: ['rd.msg.email'], emits: ['test.out'], reads: ['rd.msg.body'],
+      handler(doc, rd) { const body = rd.open(doc.rd_key, 'rd.msg.body'); rd.emit('test.out', { subject: doc.subject, preview: body ? body.preview : null }); rd.log.info('done'); } };`);
+    const doc = join(home, 'doc.json');
+    await writeFile(doc, JSON.stringify({ rd_key: ['email', 'm1'], rd_schema_id: 'rd.msg.email', subject: 'Hello' }));
+    const fixtures = join(home, 'fixtures.json');
+    await writeFile(fixtures, JSON.stringify([{ rd_key: ['email', 'm1'], rd_schema_id: 'rd.msg.body', preview: 'Hi there' }]));
+    const result = await runCli(['ext', 'run', ext, '--doc', doc, '--open', fixtures, '--couch', couchUrlWithLogin(), '--db', t.db.name], env);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { ok: boolean; emits: Array<{ schema: string; fields: unknown }>; logs: unknown[]; warnings: string[] };
+    expect(report).toMatchObject({ ok: true, emits: [{ schema: 'test.out', key: ['email', 'm1'], fields: { subject: 'Hello', preview: 'Hi there' } }], logs: [{ level: 'info', message: 'done' }] });
+    expect(report.warnings).toEqual(['unknown schema "test.out": its fields are printed but not validated']);
+  });
+
+  it('init installs extension directories as rd.ext.workqueue documents and ext list shows them', async () => {
+    const dir = join(home, 'my-extensions');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'words.js'), await readFile(join(projectRoot, 'extensions/examples/subject-words.js'), 'utf8'));
+    const db = `${t.db.name}_ext`;
+    const args = ['--couch', couchUrlWithLogin(), '--db', db, '--json', '--extensions', dir];
+    const init = await runCli(['init', ...args], env);
+    expect(init.code, init.stderr).toBe(0);
+    expect(JSON.parse(init.stdout)).toMatchObject({ extensions: { installed: [{ id: 'example.subject-words', written: true }], refused: [], removed: [] } });
+    const list = await runCli(['ext', 'list', ...args], env);
+    expect(JSON.parse(list.stdout)).toMatchObject({ extensions: [{ id: 'example.subject-words', source_schemas: ['rd.msg.email'], enabled: true, file: 'words.js' }] });
+    // A broken file is refused (exit 9) without stopping the others; a removed file is uninstalled.
+    await writeFile(join(dir, 'broken.js'), 'export default 42;');
+    const again = await runCli(['init', ...args], env);
+    expect(again.code).toBe(9);
+    expect(JSON.parse(again.stdout)).toMatchObject({ extensions: { installed: [{ id: 'example.subject-words', written: false }], refused: [{ problems: [expect.stringMatching(/export default/)] }] } });
+    await rm(join(dir, 'words.js'));
+    await rm(join(dir, 'broken.js'));
+    const removed = await runCli(['init', ...args], env);
+    expect(JSON.parse(removed.stdout)).toMatchObject({ extensions: { installed: [], removed: [expect.stringContaining('rd.ext.workqueue')] } });
+    await t.couch.server.db.destroy(db);
+  });
+
   it('doctor checks node, native modules and the server', async () => {
     const result = await runCli(['doctor', '--couch', couchUrlWithLogin(), '--json'], env);
     expect(result.code, result.stdout).toBe(0);
     const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
-    expect(report.checks.map((c) => c.name)).toEqual(['node', 'native module leveldown', 'couchdb']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', 'native module leveldown', expect.stringMatching(/^native module isolated-vm-node2[04]$/), 'couchdb']);
+    expect(report.checks.every((c) => c.ok)).toBe(true);
     const down = await runCli(['doctor', '--couch', 'http://127.0.0.1:1', '--json'], env);
     expect(down.code).toBe(8);
   });

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { serverInfo } from '../../couch/server-info.js';
+import { isolatedVmPackage } from '../../sandbox/isolated-vm.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 
@@ -9,8 +10,9 @@ interface Check {
   detail: string;
 }
 
-/** Native modules Raindrop loads; a missing build shows up here, not mid-sync. */
-const nativeModules = ['leveldown'];
+/** Native modules Raindrop loads; a missing build shows up here, not mid-sync. The
+ * sandbox's package depends on the Node version (see sandbox/isolated-vm.ts). */
+const nativeModules = () => ['leveldown', isolatedVmPackage()];
 const minimumNode = [20, 19] as const;
 
 export const doctorCommand: Command = {
@@ -32,7 +34,7 @@ Examples:
     const nodeOk = major > minimumNode[0] || (major === minimumNode[0] && minor >= minimumNode[1]);
     checks.push({ name: 'node', ok: nodeOk, detail: `Node ${process.versions.node}${nodeOk ? '' : `; Raindrop needs ${minimumNode.join('.')} or later`}` });
     const require = createRequire(import.meta.url);
-    for (const name of nativeModules) {
+    for (const name of nativeModules()) {
       try {
         require(name);
         checks.push({ name: `native module ${name}`, ok: true, detail: 'loads' });

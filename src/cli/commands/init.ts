@@ -17,13 +17,18 @@ Examples:
   async run(ctx) {
     const server = await ctx.openServer();
     try {
-      const report = await installDatabase(server.couch, ctx.config.db);
+      const report = await installDatabase(server.couch, ctx.config.db, ctx.config.extensions, ctx.logger);
+      const ext = report.extensions;
       ctx.output.data(
         { ...report, server: server.couch.url },
-        `database "${report.db}" ${report.created ? 'created' : 'already existed'} on ${server.couch.url}; ` +
+        [
+          `database "${report.db}" ${report.created ? 'created' : 'already existed'} on ${server.couch.url}`,
           `design docs: ${report.designDocs.written.length} written, ${report.designDocs.unchanged.length} unchanged`,
+          `extensions: ${ext.installed.length} installed (${ext.installed.filter((e) => e.written).length} changed), ${ext.refused.length} refused, ${ext.removed.length} removed`,
+          ...ext.refused.map((r) => `  refused ${r.origin}:\n    ${r.problems.join('\n    ')}`),
+        ].join('\n'),
       );
-      return exitCodes.ok;
+      return ext.refused.length > 0 ? exitCodes.extensionInvalid : exitCodes.ok;
     } finally {
       await server.release();
     }

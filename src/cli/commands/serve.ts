@@ -30,7 +30,7 @@ Examples:
           `another Raindrop process already runs the embedded server for ${ctx.config.dataDir} at ${server.couch.url}; stop it first or use another --data-dir`,
         );
       }
-      const report = await installDatabase(server.couch, ctx.config.db);
+      const report = await installDatabase(server.couch, ctx.config.db, ctx.config.extensions, ctx.logger);
       const login = server.credentials
         ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials")`
         : 'log in with the credentials of the configured CouchDB';
