@@ -21,6 +21,8 @@ export const exitCodes = {
   checkFailed: 8,
   /** An extension file is invalid (`ext check`, or refused by `init`). */
   extensionInvalid: 9,
+  /** A schema was refused (`init`) or a document does not validate (`schema check`). */
+  schemaInvalid: 10,
 } as const;
 
 export function exitCodeFor(code: ErrorCode | undefined): number {
@@ -39,6 +41,11 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
       return exitCodes.locked;
     case errorCodes.EXTENSION_INVALID:
       return exitCodes.extensionInvalid;
+    case errorCodes.SCHEMA_INVALID:
+    case errorCodes.SCHEMA_UNKNOWN:
+    case errorCodes.VALIDATION_FAILED:
+    case errorCodes.UPGRADE_FAILED:
+      return exitCodes.schemaInvalid;
     default:
       return exitCodes.failure;
   }

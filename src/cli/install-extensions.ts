@@ -2,7 +2,9 @@ import { basename, join } from 'node:path';
 import { projectRoot } from '../core/entry-points.js';
 import type { Logger } from '../core/index.js';
 import { callCouch, type Db } from '../couch/connect.js';
-import { removeSchemaItem, writeSchemaItem } from '../couch/schema-items/write-schema-item.js';
+import { removeSchemaItem } from '../couch/schema-items/write-schema-item.js';
+import type { SchemaRegistry } from '../schema/registry.js';
+import { writeValidatedItem } from '../schema/validated-write.js';
 import { startSandboxPool } from '../sandbox/pool.js';
 import { readExtensionDirs } from '../sandbox/read-extension-dirs.js';
 import type { LoadedExtension } from '../sandbox/types.js';
@@ -38,7 +40,7 @@ export async function checkExtensions(dirs: readonly string[], logger?: Logger):
  * so the database describes what processes it. Broken files are refused and reported;
  * extensions no longer present are removed.
  */
-export async function installExtensions(db: Db, dirs: readonly string[], logger?: Logger): Promise<ExtensionInstallReport> {
+export async function installExtensions(registry: SchemaRegistry, db: Db, dirs: readonly string[], logger?: Logger): Promise<ExtensionInstallReport> {
   const loaded = await checkExtensions(dirs, logger);
   const sources = new Map((await readExtensionDirs(dirs)).map((s) => [s.origin, s.code]));
   const report: ExtensionInstallReport = { installed: [], refused: [], removed: [] };
@@ -49,7 +51,7 @@ export async function installExtensions(db: Db, dirs: readonly string[], logger?
       report.refused.push({ origin: ext.origin, problems: ext.problems });
       continue;
     }
-    const outcome = await writeSchemaItem(db, {
+    const outcome = await writeValidatedItem(registry, db, {
       key: ['ext', decl.id],
       schemaId: extensionSchemaId,
       writer,

@@ -5,21 +5,30 @@ import { ensureDatabase } from '../couch/ensure-database.js';
 import { pushDesignDocs, readDesignDocs } from '../couch/push-design-docs.js';
 import type { Logger } from '../core/index.js';
 import { type ExtensionInstallReport, extensionDirs, installExtensions } from './install-extensions.js';
+import { type SchemaInstallReport, builtInSchemaDir, installSchemas } from './install-schemas.js';
+import { SchemaRegistry } from '../schema/registry.js';
 
 export interface InstallReport {
   db: string;
   created: boolean;
   designDocs: { written: string[]; unchanged: string[] };
+  schemas: SchemaInstallReport;
   extensions: ExtensionInstallReport;
 }
 
 /**
- * Creates the database and installs what the project ships: design docs and extensions
- * (schemas with a later issue). Idempotent: a second run writes nothing.
+ * Creates the database and installs what the project ships: design docs, schemas, and
+ * the built-in and configured extensions. Idempotent: a second run writes nothing.
  */
 export async function installDatabase(couch: Couch, dbName: string, userExtensionDirs: readonly string[] = [], logger?: Logger): Promise<InstallReport> {
   const { db, created } = await ensureDatabase(couch, dbName);
   const designDocs = await pushDesignDocs(db, await readDesignDocs(join(projectRoot, 'couchapp', 'ddocs')));
-  const extensions = await installExtensions(db, extensionDirs(userExtensionDirs), logger);
-  return { db: dbName, created, designDocs, extensions };
+  const schemas = await installSchemas(db, builtInSchemaDir(), logger);
+  const registry = await SchemaRegistry.load(db, logger ? { logger } : {});
+  try {
+    const extensions = await installExtensions(registry, db, extensionDirs(userExtensionDirs), logger);
+    return { db: dbName, created, designDocs, schemas, extensions };
+  } finally {
+    await registry.close();
+  }
 }

@@ -75,7 +75,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       logger,
       stopRequested: io.stopRequested,
       openServer: (owner = 'command') =>
-        openServer({ couchUrl: config.couchUrl, dataDir: config.dataDir, owner, port: owner === 'serve' ? config.port : 0, logger: logger.child('embedded') }),
+        openServer({ couchUrl: config.couchUrl, dataDir: config.dataDir, owner, port: owner === 'serve' ? config.port : 0, logger }),
     };
     return await command.run(ctx, parsed.values, parsed.positionals.slice(1));
   } catch (err) {

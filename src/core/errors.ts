@@ -37,6 +37,14 @@ export const errorCodes = {
   SANDBOX_UNAVAILABLE: 'SANDBOX_UNAVAILABLE',
   /** An extension file is invalid (syntax, declaration) or unknown. */
   EXTENSION_INVALID: 'EXTENSION_INVALID',
+  /** A schema definition is invalid, unsafe, or its upgrades do not hold on its examples. */
+  SCHEMA_INVALID: 'SCHEMA_INVALID',
+  /** A schema the caller needs is not installed. */
+  SCHEMA_UNKNOWN: 'SCHEMA_UNKNOWN',
+  /** A document or item does not validate against its schema. */
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** An upgrade function failed on a document. */
+  UPGRADE_FAILED: 'UPGRADE_FAILED',
   /** An operation was stopped because its owner shut down. */
   ABORTED: 'ABORTED',
   /** A compiled file a child process needs is missing: the project was not built. */

@@ -17,7 +17,7 @@ export async function databaseInfo(db: Db): Promise<DatabaseInfo | undefined> {
       return {
         name: db.name,
         docCount: info.doc_count,
-        deletedDocCount: info.doc_del_count,
+        deletedDocCount: info.doc_del_count ?? 0,
         updateSeq: info.update_seq as string | number,
       };
     } catch (err) {

@@ -12,8 +12,8 @@
 export interface BootstrapEnv {
   /** Async host call, used with applySyncPromise: (op, argsJson) => string | ArrayBuffer | null. */
   hostCall: { applySyncPromise(receiver: undefined, args: unknown[]): unknown };
-  /** Sync host helpers. */
-  docId(keyJson: string, schemaId: string): string;
+  /** Sync host helpers. Each call is a hop to the pool process's main thread: keep them
+   * off the per-document path (document ids are computed in here, see docId). */
   toBase64(bytes: Uint8Array): string;
   decode(bytes: Uint8Array, charset: string): string;
   hash(data: string | Uint8Array, algorithm: string): string;
@@ -27,7 +27,7 @@ export function bootstrap(env: BootstrapEnv) {
   'use strict';
   const g = globalThis as unknown as Record<string, unknown>;
   const progress = new Int32Array(env.progress);
-  const { hostCall, docId, toBase64, decode, hash, outputBytesPerDoc } = env;
+  const { hostCall, toBase64, decode, hash, outputBytesPerDoc } = env;
   const json = JSON;
   const isArray = Array.isArray;
 
@@ -82,6 +82,92 @@ export function bootstrap(env: BootstrapEnv) {
     for (const k of Object.keys(value)) checkJson((value as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
   };
 
+  // Document ids, computed here rather than by a host callback: a synchronous ivm.Callback
+  // runs on the pool process's main thread, so every emit stalled its isolate on a thread
+  // hop and all isolates queued on that one thread (half of the pool's time per document
+  // in bench/sandbox.bench.ts). The rules and messages are docIdFor's (src/core/keys.ts);
+  // the host recomputes every emitted id (pool.ts), so neither a slip here nor an
+  // extension tampering with the builtins used here can store a wrong id.
+  const keyTypePattern = /^[a-z][a-z0-9_-]*$/;
+  const schemaIdPattern = /^[a-z][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)*$/;
+  const show = (value: unknown): string => {
+    try {
+      const text = json.stringify(value);
+      if (text === undefined) return String(value);
+      return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+    } catch {
+      return String(value);
+    }
+  };
+  const notJson = (path: string, what: string) =>
+    new Error(`${path} is ${what}, which is not JSON data; use null, a number, a string, a boolean, an array or a plain object`);
+  /** canonicalJson of src/core/canonical-json.ts: sorted keys, no whitespace. */
+  const canonical = (value: unknown, seen: Set<object>, path: string): string => {
+    if (value === null) return 'null';
+    if (typeof value === 'string' || typeof value === 'boolean') return json.stringify(value);
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw notJson(path, String(value));
+      return json.stringify(value);
+    }
+    if (typeof value !== 'object') throw notJson(path, typeof value);
+    if (seen.has(value)) throw notJson(path, 'a circular reference');
+    seen.add(value);
+    try {
+      if (isArray(value)) {
+        const parts: string[] = [];
+        for (let i = 0; i < value.length; i++) parts.push(canonical(value[i], seen, `${path}[${i}]`)); // holes are undefined: refused
+        return `[${parts.join(',')}]`;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw notJson(path, `an instance of ${(value as object).constructor?.name ?? 'a class'}`);
+      const record = value as Record<string, unknown>;
+      return `{${Object.keys(record).sort().map((k) => `${json.stringify(k)}:${canonical(record[k], seen, `${path}.${k}`)}`).join(',')}}`;
+    } finally {
+      seen.delete(value);
+    }
+  };
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  /** base64url (no padding) of the UTF-8 bytes of a string; no Buffer in an isolate. */
+  const base64url = (text: string): string => {
+    const bytes: number[] = [];
+    for (let i = 0; i < text.length; i++) {
+      let c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+        const low = text.charCodeAt(i + 1);
+        if (low >= 0xdc00 && low <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+          i++;
+        }
+      }
+      if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate, as Buffer encodes it
+      if (c < 0x80) bytes.push(c);
+      else if (c < 0x800) bytes.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) bytes.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else bytes.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    let out = '';
+    for (let i = 0; i < bytes.length; i += 3) {
+      const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+      out += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]!;
+      if (i + 1 < bytes.length) out += alphabet[(n >> 6) & 63]!;
+      if (i + 2 < bytes.length) out += alphabet[n & 63]!;
+    }
+    return out;
+  };
+  const docId = (key: unknown, schemaId: string): string => {
+    if (!isArray(key) || key.length !== 2) throw new Error(`a key must be a two-element array [type, value], got ${show(key)}`);
+    const [type, value] = key as unknown[];
+    if (typeof type !== 'string' || !keyTypePattern.test(type)) {
+      throw new Error(`the key type ${show(type)} is not valid; use a lower-case word such as "email" or "identity"`);
+    }
+    if (value === undefined) throw new Error(`the key value of a "${type}" key is missing`);
+    const encoded = base64url(canonical(value, new Set(), '$'));
+    if (!schemaIdPattern.test(schemaId)) {
+      throw new Error(`the schema id ${show(schemaId)} is not valid; use dot-separated lower-case words such as "rd.msg.email"`);
+    }
+    return `rc!${type}.${encoded}!${schemaId}`;
+  };
+
   const callHost = (op: string, args: unknown): unknown => {
     const answer = hostCall.applySyncPromise(undefined, [op, json.stringify(args)]);
     return typeof answer === 'string' ? json.parse(answer) : answer;
@@ -117,7 +203,7 @@ export function bootstrap(env: BootstrapEnv) {
         }
         checkJson(fields, 'fields', 0);
         checkJson(key, 'key', 0);
-        const id = docId(json.stringify(key), schemaId);
+        const id = docId(key, schemaId);
         const item: Record<string, unknown> = { id, key, schemaId, fields };
         if (options.attachments) {
           const atts: Record<string, unknown> = {};
@@ -133,7 +219,10 @@ export function bootstrap(env: BootstrapEnv) {
         if (options.deps) {
           item.deps = options.deps.map((d) => {
             if (typeof d === 'string') return d;
-            if (isArray(d) && d.length === 2) return docId(json.stringify(d[0]), String(d[1]));
+            if (isArray(d) && d.length === 2) {
+              checkJson(d[0], 'deps key', 0);
+              return docId(d[0], String(d[1]));
+            }
             throw new RdError('invalid-output', 'deps: use document ids or [key, schemaId] pairs');
           });
         }
@@ -214,7 +303,9 @@ export function bootstrap(env: BootstrapEnv) {
       }
       return json.stringify(raw);
     },
-    run(docsJson: string): string {
+    /** One JSON text per document: the host forwards them unparsed to the pool's caller,
+     * which parses each once (the pool process no longer parses and re-serialises them). */
+    run(docsJson: string): string[] {
       const docs = json.parse(docsJson) as Array<Record<string, unknown>>;
       const results: string[] = [];
       const handler = ext!.decl.handler as (doc: unknown, rd: unknown) => unknown;
@@ -225,7 +316,7 @@ export function bootstrap(env: BootstrapEnv) {
         results.push(call(() => handler.call(undefined, doc, makeRd(doc, out)), out));
       }
       Atomics.store(progress, 0, 0);
-      return `[${results.join(',')}]`;
+      return results;
     },
     runLater(valuesJson: string): string {
       const values = json.parse(valuesJson) as unknown[];

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import iconv from 'iconv-lite';
-import { docIdFor, type RdKey } from '../core/index.js';
 import type { RawDeclaration } from './declaration.js';
 import { bootstrapSource } from './isolate-bootstrap.js';
 import type { Ivm, IvmContext, IvmExternalCopy, IvmIsolate, IvmReference } from './ivm-types.js';
@@ -27,7 +26,10 @@ export interface LoadReport {
 export type HostCall = (op: string, argsJson: string) => Promise<string | ArrayBuffer | null>;
 
 export type RunOutcome =
-  | { ok: true; resultsJson: string }
+  /** One JSON text per document (run) or one for the call (runLater), unparsed: the pool's
+   * caller parses each once. An extension that tampers with the bootstrap's builtins can
+   * make this anything, so the pool process checks its shape. */
+  | { ok: true; results: unknown }
   /** The document at `index` broke the isolate (it is disposed) or was stopped. */
   | { ok: false; index: number; kind: FailureKind; message: string };
 
@@ -74,7 +76,7 @@ export class IsolateWorker {
       await context.global.set('__rd_hostCall', new ivm.Reference(this.hostCall));
       // The bootstrap captures the helpers, then they vanish from the global scope.
       const api = (await context.eval(
-        `(() => { const env = { progress: __rd_progress, outputBytesPerDoc: __rd_outputBytesPerDoc, hostCall: __rd_hostCall, docId: __rd_docId, toBase64: __rd_toBase64, decode: __rd_decode, hash: __rd_hash };
+        `(() => { const env = { progress: __rd_progress, outputBytesPerDoc: __rd_outputBytesPerDoc, hostCall: __rd_hostCall, toBase64: __rd_toBase64, decode: __rd_decode, hash: __rd_hash };
           for (const k of Object.keys(globalThis)) if (k.startsWith('__rd_')) delete globalThis[k];
           return ${bootstrapSource}(env); })()`,
         { reference: true, timeout: 1000 },
@@ -119,8 +121,8 @@ export class IsolateWorker {
     this.failure = undefined;
     const stopWatching = this.watch();
     try {
-      const resultsJson = (await api[which].apply(undefined, [payload], { arguments: { copy: true }, result: { copy: true } })) as string;
-      return { ok: true, resultsJson };
+      const results: unknown = await api[which].apply(undefined, [payload], { arguments: { copy: true }, result: { copy: true } });
+      return { ok: true, results };
     } catch (err) {
       const counter = Atomics.load(new Int32Array(this.progress), 0);
       const index = Math.max(0, counter - 1);
@@ -172,7 +174,6 @@ export class IsolateWorker {
 
   private syncHelpers(): Record<string, (...args: never[]) => unknown> {
     return {
-      docId: (keyJson: string, schemaId: string) => docIdFor(JSON.parse(keyJson) as RdKey, schemaId),
       toBase64: (bytes: Uint8Array) => Buffer.from(bytes).toString('base64'),
       decode: (bytes: Uint8Array, charset: string) => {
         if (!iconv.encodingExists(charset)) throw new Error(`rd.std.decode: unknown charset "${charset}"`);

@@ -24,10 +24,13 @@ Examples:
         [
           `database "${report.db}" ${report.created ? 'created' : 'already existed'} on ${server.couch.url}`,
           `design docs: ${report.designDocs.written.length} written, ${report.designDocs.unchanged.length} unchanged`,
+          `schemas: ${report.schemas.installed.length} installed (${report.schemas.installed.filter((x) => x.written).length} changed), ${report.schemas.refused.length} refused`,
+          ...report.schemas.refused.map((r) => `  refused schema ${r.id}:\n    ${r.problems.join('\n    ')}`),
           `extensions: ${ext.installed.length} installed (${ext.installed.filter((e) => e.written).length} changed), ${ext.refused.length} refused, ${ext.removed.length} removed`,
           ...ext.refused.map((r) => `  refused ${r.origin}:\n    ${r.problems.join('\n    ')}`),
         ].join('\n'),
       );
+      if (report.schemas.refused.length > 0) return exitCodes.schemaInvalid;
       return ext.refused.length > 0 ? exitCodes.extensionInvalid : exitCodes.ok;
     } finally {
       await server.release();

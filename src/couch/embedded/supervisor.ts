@@ -92,7 +92,7 @@ export async function startEmbeddedServer(options: StartEmbeddedServerOptions): 
       await supervisor.stop();
       throw error;
     });
-    logger.info('embedded server started', { url, dataDir, pid: supervisor.childPid });
+    logger.debug('embedded server started', { url, dataDir, pid: supervisor.childPid });
     return {
       url,
       port,

@@ -15,7 +15,7 @@ import {
  * cascade in memory and write it in bulk.
  */
 
-type FullItem = StoredItem & { fields: Record<string, JsonValue> };
+export type FullItem = StoredItem & { fields: Record<string, JsonValue> };
 
 export interface PendingUpload {
   name: string;
@@ -78,7 +78,7 @@ export function applyItem(existing: CouchDoc | undefined, input: SchemaItemInput
     ...(input.deps === undefined ? {} : { deps: [...input.deps].sort() }),
     ...(Object.keys(attachmentMeta).length === 0 ? {} : { attachments: attachmentMeta }),
   };
-  const item: FullItem = { ...base, content_hash: contentHash({ ...base, fields: input.fields }), fields: input.fields };
+  const item: FullItem = { ...base, content_hash: itemContentHash(base, input.fields), fields: input.fields };
 
   const items = itemsOf(existing);
   const previous = items.get(input.writer);
@@ -112,6 +112,19 @@ export function applyItem(existing: CouchDoc | undefined, input: SchemaItemInput
   items.set(input.writer, item);
   const doc = buildDoc(existing, input.key, input.schemaId, item.schema_version, items, attachments);
   return { doc, changed: true, uploads };
+}
+
+/** What makes two contributions "the same": everything stored about the item, fields
+ * included. One formula for writes and for migrations, so a migrated item followed by
+ * the same write is recognised as unchanged. */
+export function itemContentHash(item: Omit<StoredItem, 'content_hash' | 'fields'>, fields: Record<string, JsonValue>): string {
+  const { content_hash: _h, fields: _f, ...base } = item as StoredItem;
+  return contentHash({ ...base, fields });
+}
+
+/** The document rebuilt from (changed) items, e.g. after their fields were upgraded. */
+export function rebuildDoc(existing: CouchDoc, items: Map<string, FullItem>, schemaVersion: number): CouchDoc {
+  return buildDoc(existing, existing.rd_key as RdKey, String(existing.rd_schema_id), schemaVersion, items, { ...(existing._attachments ?? {}) });
 }
 
 /** The document without one writer's contribution; `_deleted` when it was the last. */
