@@ -10,11 +10,12 @@ import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { urlCommand } from './commands/url.js';
 import { extCommand } from './commands/ext.js';
+import { schemaCommand } from './commands/schema.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

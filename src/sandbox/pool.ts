@@ -1,11 +1,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { RaindropError, errorCodes, sha256Hex, silentLogger, type JsonValue, type Logger, type RdKey } from '../core/index.js';
+import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type JsonValue, type Logger, type RdKey } from '../core/index.js';
 import { compiledEntry } from '../core/entry-points.js';
 import { checkDeclaration } from './declaration.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
-import type { DocResult, Emitted, ExtensionSource, HostServices, LoadedExtension } from './types.js';
+import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension } from './types.js';
 
 export interface SandboxPoolOptions {
   sources: readonly ExtensionSource[];
@@ -217,7 +217,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
         broken ? `extension ${broken.origin} cannot run: ${broken.problems.join('; ')}` : `no extension "${extensionId}" is loaded`,
       );
     }
-    return ext;
+    return ext as LoadedExtension & { declaration: ExtensionDeclaration };
   };
 
   await startChild();
@@ -237,15 +237,15 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
       const parts: Promise<unknown[]>[] = [];
       for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), services));
-      return (await Promise.all(parts)).flat().map(toDocResult);
+      return (await Promise.all(parts)).flat().map((raw) => toDocResult(raw, ext.declaration));
     },
     async runLater(extensionId, values, services) {
       const ext = find(extensionId);
-      if (!ext.declaration?.has_later_handler) {
+      if (!ext.declaration.has_later_handler) {
         throw new RaindropError(errorCodes.EXTENSION_INVALID, `extension "${extensionId}" has no later_handler`);
       }
       const [result] = await submit(ext.codeHash, 'later', [JSON.stringify(values)], services);
-      return toDocResult(result);
+      return toDocResult(result, ext.declaration);
     },
     async close() {
       if (closing) return;
@@ -273,9 +273,27 @@ interface RawResult {
   logs?: DocResult['logs'];
 }
 
-function toDocResult(raw: unknown): DocResult {
-  const r = raw as RawResult;
-  const logs = r.logs ?? [];
+/**
+ * A document's result: the JSON text the isolate wrote, or an object the pool process
+ * made (failures). The bootstrap refuses undeclared schemas, but it shares its context
+ * with the extension, which can replace the builtins it serialises with (JSON.stringify,
+ * Object.prototype.toJSON) and so forge its whole output; only checks made out here are
+ * authoritative, so every emitted item's schema and id are checked again.
+ */
+function toDocResult(raw: unknown, declaration: ExtensionDeclaration): DocResult {
+  const forged = (why: string): DocResult => ({ ok: false, kind: 'capability', message: `the extension's output was refused: ${why}`, logs: [] });
+  let r: RawResult;
+  try {
+    r = (typeof raw === 'string' ? JSON.parse(raw) : raw) as RawResult;
+  } catch {
+    return forged('it is not JSON');
+  }
+  if (r === null || typeof r !== 'object') return forged('it is not a result object');
+  const logs = Array.isArray(r.logs) ? r.logs : [];
+  if (r.ok === true) {
+    const problem = checkEmits(r.emits ?? [], declaration);
+    if (problem) return forged(problem);
+  }
   if (!r.ok) return { ok: false, kind: (r.kind ?? 'exception') as Extract<DocResult, { ok: false }>['kind'], message: r.message ?? 'unknown failure', logs };
   const emits: Emitted[] = (r.emits ?? []).map((e) => {
     const { attachments, ...rest } = e;
@@ -287,4 +305,23 @@ function toDocResult(raw: unknown): DocResult {
     return { ...rest, attachments: converted };
   });
   return { ok: true, emits, later: r.later ?? [], logs };
+}
+
+/** What is wrong with emitted items that the bootstrap would never have produced. */
+function checkEmits(emits: unknown, declaration: ExtensionDeclaration): string | undefined {
+  if (!Array.isArray(emits)) return 'emits is not a list';
+  for (const item of emits as Array<Partial<Emitted> | null>) {
+    if (item === null || typeof item !== 'object') return 'an emitted item is not an object';
+    const { schemaId, key, id, fields } = item;
+    if (typeof schemaId !== 'string' || !declaration.emits.includes(schemaId)) return `schema ${JSON.stringify(schemaId)} is not in "emits"`;
+    let expected: string;
+    try {
+      expected = docIdFor(key as RdKey, schemaId);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    if (id !== expected) return `id ${JSON.stringify(id)} is not the id of its key and schema (${expected})`;
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return 'fields is not a plain object';
+  }
+  return undefined;
 }
