@@ -13,7 +13,8 @@ import { type VmEmit, loadInVm } from './ldjson-child.js';
 const docCount = 20_000;
 const batchSize = 500;
 const batchesInFlight = 4;
-const warmupDocs = 2_000;
+/** The first pass over 20,000 documents runs measurably slower (JIT, heap growth). */
+const warmupDocs = 10_000;
 const rounds = 3;
 
 /** A small, realistic extender: reads a few fields, normalises, counts, emits once. */
@@ -137,7 +138,10 @@ export function sandboxBenchmark(): Benchmark {
       const size = availableParallelism();
       const pool = await startSandboxPool({ sources: [{ origin: 'bench-summary.js', code: extensionCode }], size });
       const vmHandler = loadInVm(extensionCode);
-      const child = await startLdjsonChild(extensionCode);
+      // A fresh query server per round: on this VM a ping-pong pair of processes runs at
+      // one of two speeds (about 2x apart) depending on where the scheduler puts them, and
+      // keeps it for its lifetime; separate draws let the median pick the common case.
+      let child = await startLdjsonChild(extensionCode);
       try {
         const methods: Record<'pool' | 'vm' | 'child', Method> = {
           pool: (all) => inBatches(all, async (batch) => {
@@ -154,6 +158,8 @@ export function sandboxBenchmark(): Benchmark {
         const rates: Record<keyof typeof methods, number[]> = { pool: [], vm: [], child: [] };
         for (const method of Object.values(methods)) await method(docs.slice(0, warmupDocs));
         for (let round = 0; round < rounds; round++) {
+          await child.close();
+          child = await startLdjsonChild(extensionCode);
           const outputs = new Map<string, VmEmit[][]>();
           for (const [name, method] of Object.entries(methods) as Array<[keyof typeof methods, Method]>) {
             const start = performance.now();
@@ -171,6 +177,9 @@ export function sandboxBenchmark(): Benchmark {
           { name: 'sandbox.ldjson-child', value: child_, unit: 'docs/s', notes: `query-server protocol, one doc per round trip; ${notes}` },
           { name: 'sandbox.pool.cost-vs-vm', value: vm_ / pool_, unit: 'ratio', ratioOf: 'sandbox.node-vm', notes: 'per-doc cost of the pool over node:vm; target <= 3' },
           { name: 'sandbox.pool.speedup-vs-child', value: pool_ / child_, unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: 'pool throughput over the query server; target >= 5' },
+          // What a perfect pool would reach (node:vm's cost, split over every core with no
+          // overhead at all): the speedup target is only meaningful below this ceiling.
+          { name: 'sandbox.pool.speedup-vs-child.ceiling', value: (size * vm_) / child_, unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: `${size} cores x node:vm, zero overhead` },
         ];
         return results;
       } finally {

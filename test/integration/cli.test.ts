@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,9 @@ describe('raindrop CLI', () => {
     const status = await runCli(['status', ...args], env);
     expect(status.code, status.stderr).toBe(0);
     const parsed = JSON.parse(status.stdout) as { db: string; docCount: number; schemas: Record<string, number> };
-    expect(parsed).toMatchObject({ db, docCount: 1, schemas: {} });
+    const schemaFiles = (await readdir(join(projectRoot, 'schemas'))).filter((f) => f.endsWith('.json')).length;
+    // The design doc plus one rd.core.schema document per schema file.
+    expect(parsed).toMatchObject({ db, docCount: 1 + schemaFiles, schemas: { 'rd.core.schema': schemaFiles } });
     expect(status.stdout).not.toContain(t.password);
     await t.couch.server.db.destroy(db);
   });
@@ -90,7 +92,7 @@ describe('raindrop CLI', () => {
     expect(JSON.parse(init.stdout)).toMatchObject({ db: 'raindrop', created: true });
     const status = await runCli(['status', '--data-dir', dataDir, '--json'], env);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ db: 'raindrop', docCount: 1 });
+    expect(JSON.parse(status.stdout)).toMatchObject({ db: 'raindrop', schemas: { 'rd.core.schema': expect.any(Number) } });
     // Nothing keeps running after a command, and `url` says there is no server.
     expect(existsSync(join(dataDir, 'server.json'))).toBe(false);
     const url = await runCli(['url', '--data-dir', dataDir], env);
@@ -182,6 +184,25 @@ describe('raindrop CLI', () => {
     await rm(join(dir, 'broken.js'));
     const removed = await runCli(['init', ...args], env);
     expect(JSON.parse(removed.stdout)).toMatchObject({ extensions: { installed: [], removed: [expect.stringContaining('rd.ext.workqueue')] } });
+    await t.couch.server.db.destroy(db);
+  });
+
+  it('schema list shows the installed schemas; schema check prints every failing path', async () => {
+    const db = `${t.db.name}_schema`;
+    const args = ['--couch', couchUrlWithLogin(), '--db', db];
+    expect((await runCli(['init', ...args], env)).code).toBe(0);
+    const list = await runCli(['schema', 'list', '--json', ...args], env);
+    expect(JSON.parse(list.stdout).schemas).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'rd.account', version: 1 })]));
+    const bad = join(home, 'account.json');
+    await writeFile(bad, JSON.stringify({ name: 'work', protocol: 'imap', username: 'ann', identities: [['email', 'nope']], password: 'x' }));
+    const check = await runCli(['schema', 'check', 'rd.account', bad, ...args], env);
+    expect(check.code).toBe(10);
+    expect(check.stdout).toMatch(/\/identities\/0\/1: must match format "email"/);
+    expect(check.stdout).toMatch(/must NOT have additional properties \(password\)/);
+    await writeFile(bad, JSON.stringify({ name: 'work', protocol: 'imap', username: 'ann', identities: [['email', 'ann@example.org']] }));
+    expect((await runCli(['schema', 'check', 'rd.account', bad, ...args], env)).code).toBe(0);
+    const migrate = await runCli(['schema', 'migrate', '--json', ...args], env);
+    expect(migrate.code, migrate.stderr).toBe(0);
     await t.couch.server.db.destroy(db);
   });
 
