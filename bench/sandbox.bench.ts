@@ -61,22 +61,23 @@ const noServices: HostServices = {
   myIdentities: () => Promise.resolve([]),
 };
 
-type Method = (docs: ReadonlyArray<Record<string, unknown>>) => Promise<VmEmit[][]>;
+type Docs = ReadonlyArray<Record<string, unknown>>;
+/** Receives each document's emits as they come; keeps only a sample, so that retained
+ * outputs do not tax (through GC) whichever method allocates the most. */
+type Sink = (index: number, emits: ReadonlyArray<VmEmit>) => void;
+type Method = (docs: Docs, sink: Sink) => Promise<void>;
 
 /** Batches of `batchSize`, at most `batchesInFlight` of them awaiting an answer. */
-async function inBatches(docs: ReadonlyArray<Record<string, unknown>>, runBatch: (batch: Array<Record<string, unknown>>) => Promise<VmEmit[][]>): Promise<VmEmit[][]> {
-  const results: VmEmit[][] = new Array(docs.length);
+async function inBatches(docs: Docs, sink: Sink, runBatch: (batch: Docs) => Promise<ReadonlyArray<ReadonlyArray<VmEmit>>>): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < docs.length) {
       const start = next;
       next += batchSize;
-      const out = await runBatch(docs.slice(start, start + batchSize));
-      out.forEach((r, k) => (results[start + k] = r));
+      (await runBatch(docs.slice(start, start + batchSize))).forEach((emits, k) => sink(start + k, emits));
     }
   };
   await Promise.all(Array.from({ length: batchesInFlight }, lane));
-  return results;
 }
 
 /** A CouchDB-style query server: one document per line, wait for its line, then the next. */
@@ -93,35 +94,44 @@ async function startLdjsonChild(code: string) {
   const loaded = await ask(JSON.stringify(code));
   if (!loaded.ok) throw new Error(`the query server refused the extension: ${loaded.message}`);
   return {
-    async run(docs: ReadonlyArray<Record<string, unknown>>): Promise<VmEmit[][]> {
-      const results: VmEmit[][] = [];
-      for (const doc of docs) {
-        const answer = await ask(JSON.stringify(doc));
+    async run(docs: Docs, sink: Sink): Promise<void> {
+      for (let i = 0; i < docs.length; i++) {
+        const answer = await ask(JSON.stringify(docs[i]));
         if (!answer.ok || !answer.emits) throw new Error(`query server: ${answer.message}`);
-        results.push(answer.emits);
+        sink(i, answer.emits);
       }
-      return results;
     },
     close: () => new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once('exit', () => resolve());
       proc.stdin.end();
     }),
   };
 }
 
-/** Throws unless every document produced one summary and a sample matches across methods:
- * a method that silently did nothing would otherwise look infinitely fast. */
-function verify(docs: ReadonlyArray<Record<string, unknown>>, outputs: ReadonlyMap<string, VmEmit[][]>): void {
-  const reference = outputs.values().next().value as VmEmit[][];
-  for (const [name, results] of outputs) {
-    if (results.length !== docs.length || results.some((r) => r?.length !== 1)) throw new Error(`${name}: not one output per document`);
-    for (let i = 0; i < docs.length; i += 997) {
-      const [mine, theirs] = [JSON.stringify(results[i]), JSON.stringify(reference[i])];
-      if (mine !== theirs) throw new Error(`${name} differs on document ${i}: ${mine} vs ${theirs}`);
+/** Checks that every document produced one summary and keeps every 997th, to compare
+ * across methods: a method that silently did nothing would look infinitely fast. */
+function sampler(name: string) {
+  const samples = new Map<number, string>();
+  let seen = 0;
+  const sink: Sink = (i, emits) => {
+    if (emits.length !== 1) throw new Error(`${name}: document ${i} emitted ${emits.length} items, not 1`);
+    seen++;
+    if (i % 997 === 0) samples.set(i, JSON.stringify(emits.map(({ id, key, schemaId, fields }) => ({ id, key, schemaId, fields }))));
+  };
+  return { name, sink, samples, seen: () => seen };
+}
+
+function verify(count: number, runs: ReadonlyArray<ReturnType<typeof sampler>>): void {
+  const reference = runs[0] as ReturnType<typeof sampler>;
+  for (const run of runs) {
+    if (run.seen() !== count) throw new Error(`${run.name}: ${run.seen()} results for ${count} documents`);
+    for (let i = 0; i < count; i += 997) {
+      if (run.samples.get(i) !== reference.samples.get(i)) throw new Error(`${run.name} differs on document ${i}: ${run.samples.get(i)} vs ${reference.samples.get(i)}`);
     }
   }
-  const first = reference[0]?.[0] as VmEmit & { fields: { words: number; subject: string } };
-  if (!(first.fields.words > 250) || first.fields.subject !== 'weekly meeting #0') throw new Error(`unexpected output ${JSON.stringify(first)}`);
+  const [first] = JSON.parse(reference.samples.get(0) ?? '[]') as Array<{ fields: { words: number; subject: string } }>;
+  if (!first || !(first.fields.words > 250) || first.fields.subject !== 'weekly meeting #0') throw new Error(`unexpected output ${JSON.stringify(first)}`);
 }
 
 /**
@@ -136,37 +146,39 @@ export function sandboxBenchmark(): Benchmark {
       const docs = makeDocs(docCount);
       const bytes = Math.round(docs.reduce((n, d) => n + JSON.stringify(d).length, 0) / docs.length);
       const size = availableParallelism();
-      const pool = await startSandboxPool({ sources: [{ origin: 'bench-summary.js', code: extensionCode }], size });
       const vmHandler = loadInVm(extensionCode);
-      // A fresh query server per round: on this VM a ping-pong pair of processes runs at
-      // one of two speeds (about 2x apart) depending on where the scheduler puts them, and
-      // keeps it for its lifetime; separate draws let the median pick the common case.
-      let child = await startLdjsonChild(extensionCode);
+      const pool = await startSandboxPool({ sources: [{ origin: 'bench-summary.js', code: extensionCode }], size });
+      let child: Awaited<ReturnType<typeof startLdjsonChild>> | undefined;
       try {
+        child = await startLdjsonChild(extensionCode);
         const methods: Record<'pool' | 'vm' | 'child', Method> = {
-          pool: (all) => inBatches(all, async (batch) => {
-            const results = await pool.run('bench.summary', batch, noServices);
-            return results.map((r) => {
+          pool: (all, sink) => inBatches(all, sink, async (batch) =>
+            (await pool.run('bench.summary', batch, noServices)).map((r) => {
               if (!r.ok) throw new Error(`pool: ${r.kind}: ${r.message}`);
-              return r.emits.map(({ id, key, schemaId, fields }) => ({ id, key, schemaId, fields }));
-            });
-          }),
+              return r.emits as VmEmit[];
+            })),
           // The pool copies each document across a boundary; so does this, as text, to be fair.
-          vm: async (all) => all.map((doc) => vmHandler(JSON.parse(JSON.stringify(doc)) as Record<string, unknown>)),
-          child: (all) => child.run(all),
+          vm: async (all, sink) => all.forEach((doc, i) => sink(i, vmHandler(JSON.parse(JSON.stringify(doc)) as Record<string, unknown>))),
+          child: (all, sink) => (child as NonNullable<typeof child>).run(all, sink),
         };
         const rates: Record<keyof typeof methods, number[]> = { pool: [], vm: [], child: [] };
-        for (const method of Object.values(methods)) await method(docs.slice(0, warmupDocs));
+        for (const method of Object.values(methods)) await method(docs.slice(0, warmupDocs), () => {});
         for (let round = 0; round < rounds; round++) {
+          // A fresh query server per round: on this VM a ping-pong pair of processes runs at
+          // one of two speeds (about 2x apart) depending on where the scheduler puts them,
+          // and keeps it for its lifetime: three draws rather than one for the median.
           await child.close();
           child = await startLdjsonChild(extensionCode);
-          const outputs = new Map<string, VmEmit[][]>();
+          await child.run(docs.slice(0, 1_000), () => {}); // its own warm-up (JIT), untimed
+          const runs: Array<ReturnType<typeof sampler>> = [];
           for (const [name, method] of Object.entries(methods) as Array<[keyof typeof methods, Method]>) {
+            const run = sampler(name);
             const start = performance.now();
-            outputs.set(name, await method(docs));
+            await method(docs, run.sink);
             rates[name].push(docs.length / ((performance.now() - start) / 1000));
+            runs.push(run);
           }
-          verify(docs, outputs);
+          verify(docs.length, runs);
           ctx.log(`round ${round + 1}/${rounds}: pool ${Math.round(rates.pool.at(-1) ?? 0)}, node:vm ${Math.round(rates.vm.at(-1) ?? 0)}, ldjson child ${Math.round(rates.child.at(-1) ?? 0)} docs/s`);
         }
         const [pool_, vm_, child_] = [median(rates.pool), median(rates.vm), median(rates.child)];
@@ -174,16 +186,18 @@ export function sandboxBenchmark(): Benchmark {
         const results: Measurement[] = [
           { name: 'sandbox.pool', value: pool_, unit: 'docs/s', notes: `isolated-vm, ${size} isolates, batches of ${batchSize}, ${batchesInFlight} in flight; ${notes}` },
           { name: 'sandbox.node-vm', value: vm_, unit: 'docs/s', notes: `in-process node:vm, no boundary; ${notes}` },
-          { name: 'sandbox.ldjson-child', value: child_, unit: 'docs/s', notes: `query-server protocol, one doc per round trip; ${notes}` },
+          { name: 'sandbox.ldjson-child', value: child_, unit: 'docs/s', notes: `query-server protocol, one doc per round trip; ${notes} (${rates.child.map(Math.round).join(' / ')})` },
           { name: 'sandbox.pool.cost-vs-vm', value: vm_ / pool_, unit: 'ratio', ratioOf: 'sandbox.node-vm', notes: 'per-doc cost of the pool over node:vm; target <= 3' },
           { name: 'sandbox.pool.speedup-vs-child', value: pool_ / child_, unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: 'pool throughput over the query server; target >= 5' },
+          // The conservative reading: against the query server's fastest round.
+          { name: 'sandbox.pool.speedup-vs-child-best', value: pool_ / Math.max(...rates.child), unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: 'against its fastest round' },
           // What a perfect pool would reach (node:vm's cost, split over every core with no
           // overhead at all): the speedup target is only meaningful below this ceiling.
           { name: 'sandbox.pool.speedup-vs-child.ceiling', value: (size * vm_) / child_, unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: `${size} cores x node:vm, zero overhead` },
         ];
         return results;
       } finally {
-        await Promise.all([pool.close(), child.close()]);
+        await Promise.all([pool.close(), child?.close()]);
       }
     },
   };

@@ -1,0 +1,188 @@
+import { RaindropError, errorCodes } from '../core/index.js';
+import { bulkGet } from '../couch/bulk-get.js';
+import { bulkWrite } from '../couch/bulk-write.js';
+import { callCouch, type Db } from '../couch/connect.js';
+import { statusOf } from '../couch/couch-error.js';
+import type { CouchDoc } from '../couch/documents.js';
+import { couchLimits } from '../couch/limits.js';
+import { type PendingUpload, applyItem, removeItem } from '../couch/schema-items/merge.js';
+import type { SchemaItemInput } from '../couch/schema-items/model.js';
+import { type ProvenanceDoc, type ProvenanceEntry, provenanceId } from './provenance.js';
+
+type Op =
+  | { kind: 'item'; input: SchemaItemInput }
+  | { kind: 'remove'; writer: string }
+  | { kind: 'provenance'; sourceId: string; extension: string; entry: ProvenanceEntry | null };
+
+/**
+ * The in-memory state of one batch: every document the batch read or changed, with the
+ * operations that changed it. Extensions of the batch read their own writes from here;
+ * `commit` writes the changed documents with `_bulk_docs` and, on a 409, re-reads the
+ * document and replays its operations on the fresh copy.
+ */
+export class BatchWriter {
+  private readonly state = new Map<string, CouchDoc | null>();
+  private readonly ops = new Map<string, Op[]>();
+  private readonly uploads = new Map<string, PendingUpload[]>();
+
+  constructor(private readonly db: Db) {}
+
+  /** Makes the stored versions of these documents known (one request for all). */
+  async load(ids: Iterable<string>): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !this.state.has(id));
+    if (missing.length === 0) return;
+    const found = await bulkGet(this.db, missing);
+    for (const id of missing) this.state.set(id, found.get(id) ?? null);
+  }
+
+  /** Seeds the state with documents already in hand (the batch's sources). */
+  seed(docs: Iterable<CouchDoc>): void {
+    for (const doc of docs) if (!this.state.has(doc._id)) this.state.set(doc._id, doc);
+  }
+
+  /** The current document (undefined: not loaded; null: does not exist). */
+  get(id: string): CouchDoc | null | undefined {
+    return this.state.get(id);
+  }
+
+  /** Applies one writer's item; the document must have been loaded. */
+  applyItem(id: string, input: SchemaItemInput): { doc: CouchDoc; changed: boolean } {
+    const current = this.state.get(id) ?? undefined;
+    const merged = applyItem(current, input);
+    if (!merged.changed) return { doc: merged.doc, changed: false };
+    this.record(id, { kind: 'item', input }, merged.doc);
+    if (merged.uploads.length > 0) this.uploads.set(id, merged.uploads);
+    return { doc: merged.doc, changed: true };
+  }
+
+  removeItem(id: string, writer: string): boolean {
+    const current = this.state.get(id);
+    if (!current) return false;
+    const next = removeItem(current, writer);
+    if (!next.changed) return false;
+    this.record(id, { kind: 'remove', writer }, next.doc._deleted ? null : next.doc, next.doc);
+    return true;
+  }
+
+  provenance(sourceId: string): ProvenanceDoc | null | undefined {
+    return this.state.get(provenanceId(sourceId)) as ProvenanceDoc | null | undefined;
+  }
+
+  setProvenance(sourceId: string, extension: string, entry: ProvenanceEntry | null): void {
+    const id = provenanceId(sourceId);
+    const next = withProvenance(this.state.get(id) ?? undefined, id, sourceId, extension, entry);
+    if (next) this.record(id, { kind: 'provenance', sourceId, extension, entry }, next._deleted ? null : next, next);
+  }
+
+  get pendingWrites(): number {
+    return this.ops.size;
+  }
+
+  /** Writes every changed document; returns how many were written. */
+  async commit(): Promise<number> {
+    let pending = [...this.ops.keys()];
+    let written = 0;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > couchLimits.conflictRetries) {
+        throw new RaindropError(errorCodes.COUCH_CONFLICT, `documents kept conflicting while the queue wrote them: ${pending.slice(0, 5).join(', ')}; another process keeps rewriting them`);
+      }
+      if (round > 0) await this.replay(pending);
+      const docs = pending.map((id) => this.outgoing.get(id)).filter((d): d is CouchDoc => d !== undefined);
+      const results = await bulkWrite(this.db, docs);
+      const conflicted: string[] = [];
+      for (const result of results) {
+        if (result.ok) {
+          written++;
+          await this.upload(result.id, result.rev);
+        } else if (result.conflict) {
+          conflicted.push(result.id);
+        } else {
+          throw new RaindropError(errorCodes.COUCH_HTTP, `writing ${result.id} failed: ${result.error}: ${result.reason}`);
+        }
+      }
+      pending = conflicted;
+    }
+    this.ops.clear();
+    this.outgoing.clear();
+    return written;
+  }
+
+  /** The documents as they will be written (deletions included). */
+  private readonly outgoing = new Map<string, CouchDoc>();
+
+  private record(id: string, op: Op, next: CouchDoc | null, outgoing: CouchDoc | null = next): void {
+    this.state.set(id, next);
+    // A document created and deleted within the batch never needs to reach the server.
+    if (outgoing && outgoing._deleted && !outgoing._rev) this.outgoing.delete(id);
+    else if (outgoing) this.outgoing.set(id, outgoing);
+    const list = this.ops.get(id) ?? [];
+    list.push(op);
+    this.ops.set(id, list);
+  }
+
+  /** A 409: someone else wrote the document. Re-read it and replay our operations. */
+  private async replay(ids: string[]): Promise<void> {
+    const fresh = await bulkGet(this.db, ids);
+    for (const id of ids) {
+      let doc: CouchDoc | null = fresh.get(id) ?? null;
+      let out: CouchDoc | undefined;
+      for (const op of this.ops.get(id) ?? []) {
+        if (op.kind === 'item') {
+          const merged = applyItem(doc ?? undefined, op.input);
+          if (merged.uploads.length > 0) this.uploads.set(id, merged.uploads);
+          doc = merged.doc;
+          out = merged.doc;
+        } else if (op.kind === 'remove') {
+          if (!doc) continue;
+          const next = removeItem(doc, op.writer);
+          out = next.doc;
+          doc = next.doc._deleted ? null : next.doc;
+        } else {
+          const next = withProvenance(doc ?? undefined, id, op.sourceId, op.extension, op.entry);
+          if (next) {
+            out = next;
+            doc = next._deleted ? null : next;
+          }
+        }
+      }
+      this.state.set(id, doc);
+      if (out) this.outgoing.set(id, out);
+      else this.outgoing.delete(id);
+    }
+  }
+
+  private async upload(id: string, rev: string): Promise<void> {
+    let current = rev;
+    for (const upload of this.uploads.get(id) ?? []) {
+      current = await callCouch(this.db.couch, `uploading attachment ${upload.name} of ${id}`, async () => {
+        try {
+          const res = (await this.db.scope.attachment.insert(id, upload.name, Buffer.from(upload.data), upload.contentType, { rev: current })) as unknown;
+          const body = (typeof res === 'string' ? JSON.parse(res) : res) as { rev: string };
+          return body.rev;
+        } catch (err) {
+          if (statusOf(err) === 409) throw new RaindropError(errorCodes.COUCH_CONFLICT, `attachment ${upload.name} of ${id} conflicted; the next run repairs it`);
+          throw err;
+        }
+      });
+    }
+    this.uploads.delete(id);
+  }
+}
+
+function withProvenance(existing: CouchDoc | undefined, id: string, sourceId: string, extension: string, entry: ProvenanceEntry | null): CouchDoc | undefined {
+  const current = (existing as ProvenanceDoc | undefined)?.extensions ?? {};
+  const before = current[extension];
+  if (entry === null && before === undefined) return undefined;
+  if (entry !== null && before !== undefined && JSON.stringify(before) === JSON.stringify(entry)) return undefined;
+  const extensions = { ...current };
+  if (entry === null) delete extensions[extension];
+  else extensions[extension] = entry;
+  if (Object.keys(extensions).length === 0) {
+    return existing?._rev ? { _id: id, _rev: existing._rev, _deleted: true } : undefined;
+  }
+  return { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), rd_provenance_of: sourceId, extensions: sortKeys(extensions) };
+}
+
+function sortKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
+}

@@ -1,0 +1,49 @@
+import { RaindropError, errorCodes } from '../core/index.js';
+import type { ExtensionDeclaration } from '../sandbox/types.js';
+
+export interface QueueExtension {
+  declaration: ExtensionDeclaration;
+  codeHash: string;
+  code: string;
+}
+
+/**
+ * The extensions the queue runs, in dependency order: an extension comes after every
+ * extension that emits one of its source schemas. The graph is known from the
+ * declarations, so a cycle is refused at load time with the cycle in the message.
+ */
+export function orderExtensions(extensions: readonly QueueExtension[]): QueueExtension[] {
+  const byId = new Map(extensions.map((e) => [e.declaration.id, e]));
+  const upstream = new Map<string, string[]>();
+  for (const ext of extensions) {
+    upstream.set(
+      ext.declaration.id,
+      extensions.filter((other) => other.declaration.emits.some((s) => ext.declaration.source_schemas.includes(s))).map((o) => o.declaration.id),
+    );
+  }
+  const order: QueueExtension[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, path: string[]) => {
+    const seen = state.get(id);
+    if (seen === 'done') return;
+    if (seen === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(id)), id];
+      throw new RaindropError(
+        errorCodes.EXTENSION_INVALID,
+        `extensions form a cycle: ${cycle.join(' -> ')} (each emits a schema the next one reads); break it by changing "emits" or "source_schemas"`,
+        { details: { cycle } },
+      );
+    }
+    state.set(id, 'visiting');
+    for (const up of (upstream.get(id) ?? []).sort()) visit(up, [...path, id]);
+    state.set(id, 'done');
+    order.push(byId.get(id) as QueueExtension);
+  };
+  for (const id of [...byId.keys()].sort()) visit(id, []);
+  return order;
+}
+
+/** Extensions whose source schemas include `schemaId`, in dependency order. */
+export function consumersOf(ordered: readonly QueueExtension[], schemaId: string): QueueExtension[] {
+  return ordered.filter((e) => e.declaration.source_schemas.includes(schemaId));
+}

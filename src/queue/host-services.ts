@@ -1,0 +1,52 @@
+import { RaindropError, docIdFor, errorCodes, type JsonValue } from '../core/index.js';
+import { callCouch, type Db } from '../couch/connect.js';
+import type { CouchDoc } from '../couch/documents.js';
+import { readAttachment } from '../couch/read-attachment.js';
+import type { HostServices } from '../sandbox/types.js';
+import type { SchemaRegistry } from '../schema/registry.js';
+import type { BatchWriter } from './batch-writer.js';
+
+/**
+ * The host side of `rd` for one batch: reads go to the batch's own state first (read
+ * your own writes before they are stored), then to the database by id; documents of an
+ * older schema version are upgraded on the way out.
+ */
+export function batchHostServices(db: Db, writer: BatchWriter, registry: SchemaRegistry): HostServices {
+  let identities: JsonValue[] | undefined;
+  const upgrade = async (doc: CouchDoc): Promise<CouchDoc> => {
+    const schema = registry.get(String(doc.rd_schema_id));
+    if (!schema || (typeof doc.rd_schema_version === 'number' && doc.rd_schema_version >= schema.version)) return doc;
+    return registry.upgradeDoc(doc);
+  };
+  return {
+    async open(requests) {
+      const ids = requests.map((r) => docIdFor(r.key, r.schemaId));
+      await writer.load(ids);
+      return Promise.all(ids.map(async (id) => {
+        const doc = writer.get(id);
+        return doc ? ((await upgrade(doc)) as Record<string, unknown>) : null;
+      }));
+    },
+    async attachment(id, name) {
+      const inBatch = writer.get(id)?._attachments?.[name];
+      if (inBatch?.data !== undefined) return Buffer.from(inBatch.data, 'base64');
+      return (await readAttachment(db, id, name)) ?? null;
+    },
+    async query(view, params) {
+      const [ddoc, name] = view.split('/');
+      if (!ddoc || !name || !ddoc.startsWith('rd_')) {
+        throw new RaindropError(errorCodes.USAGE, `rd.query("${view}"): only the project's own views ("rd_<design doc>/<view>") may be queried`);
+      }
+      return callCouch(db.couch, `querying ${view}`, () => db.scope.view(ddoc, name, params as Record<string, unknown>));
+    },
+    async myIdentities() {
+      if (!identities) {
+        const rows = (await callCouch(db.couch, 'reading accounts', () =>
+          db.scope.view('rd_core', 'by_schema', { key: 'rd.account', reduce: false, include_docs: true }),
+        )) as unknown as { rows: Array<{ doc?: { identities?: JsonValue[] } }> };
+        identities = rows.rows.flatMap((r) => r.doc?.identities ?? []);
+      }
+      return identities;
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/** Limits of the work queue, each with its reason. */
+export const queueLimits = {
+  /** Changes per batch from the feed. Big enough that one batch's writes amortise a
+   * `_bulk_docs` round trip and the sandbox call; small enough that a crash repeats
+   * little and one batch's documents (with include_docs) stay a few MB in memory. */
+  batchSize: 500,
+  /** Cascade depth: a chain of extensions longer than this within one batch means an
+   * output feeds its own source schema through a path the load-time check missed. */
+  maxCascadeDepth: 32,
+  /** Poll interval of `--watch` when the feed is quiet is the follower's longpoll; this
+   * is only the pause between passes that found nothing to merge. */
+  idlePauseMs: 200,
+} as const;

@@ -1,0 +1,252 @@
+import { contentHash, docIdFor, type JsonValue, type Logger, type RdKey } from '../core/index.js';
+import { callCouch, type Db } from '../couch/connect.js';
+import type { CouchDoc } from '../couch/documents.js';
+import type { WriterCategory } from '../couch/schema-items/model.js';
+import type { SandboxPool } from '../sandbox/pool.js';
+import type { DocResult, Emitted, FailureKind } from '../sandbox/types.js';
+import type { CheckOutcome, SchemaRegistry } from '../schema/registry.js';
+import { BatchWriter } from './batch-writer.js';
+import { type QueueExtension, consumersOf } from './extension-set.js';
+import { batchHostServices } from './host-services.js';
+import { type ProvenanceEntry, isBookkeeping, provenanceId, sourceHash } from './provenance.js';
+
+export interface QueueContext {
+  db: Db;
+  registry: SchemaRegistry;
+  pool: SandboxPool;
+  /** Enabled extensions in dependency order. */
+  ordered: readonly QueueExtension[];
+  logger: Logger;
+}
+
+export interface BatchInput {
+  /** Changed documents (with content), in feed order. */
+  docs: readonly CouchDoc[];
+  /** Ids of documents deleted in this batch. */
+  deleted: readonly string[];
+}
+
+export interface BatchOptions {
+  /** Extensions that take the batch's documents (their lane); others run only on
+   * documents produced inside the batch. Default: all. */
+  feedExtensions?: ReadonlySet<string>;
+  /** `<extension id>|<source id>` pairs to run whatever their provenance says. */
+  force?: ReadonlySet<string>;
+}
+
+export interface BatchStats {
+  ran: number;
+  skipped: number;
+  failed: number;
+  written: number;
+}
+
+export const errorSchemaId = 'rd.core.error';
+export const laterSourceId = 'rd!later';
+const forceKey = (ext: string, source: string) => `${ext}|${source}`;
+const writeCategory = (c: QueueExtension['declaration']['category']): WriterCategory => (c === 'extender' ? 'extender' : 'provider');
+
+/**
+ * One batch, as an in-memory cascade: each extension (in dependency order) runs on the
+ * batch's documents of its source schemas and on what upstream extensions produced in
+ * this same batch; everything is written at the end with a few `_bulk_docs` calls.
+ * Provenance (source content hash + code hash) decides what is already done.
+ */
+export async function processBatch(ctx: QueueContext, input: BatchInput, options: BatchOptions = {}): Promise<BatchStats> {
+  const writer = new BatchWriter(ctx.db);
+  writer.seed(input.docs);
+  const stats: BatchStats = { ran: 0, skipped: 0, failed: 0, written: 0 };
+  const services = batchHostServices(ctx.db, writer, ctx.registry);
+  const force = new Set(options.force ?? []);
+  const pending = new Map<string, Map<string, CouchDoc>>();
+  const position = new Map(ctx.ordered.map((e, i) => [e.declaration.id, i]));
+
+  const enqueue = (doc: CouchDoc, fromFeed: boolean, after = -1) => {
+    if (isBookkeeping(doc._id) || typeof doc.rd_schema_id !== 'string' || !doc.rd_schema_provider) return;
+    for (const ext of consumersOf(ctx.ordered, doc.rd_schema_id)) {
+      if ((position.get(ext.declaration.id) ?? 0) <= after) continue;
+      if (fromFeed && options.feedExtensions && !options.feedExtensions.has(ext.declaration.id)) continue;
+      const tasks = pending.get(ext.declaration.id) ?? new Map<string, CouchDoc>();
+      tasks.set(doc._id, doc);
+      pending.set(ext.declaration.id, tasks);
+    }
+  };
+
+  await removeDeletedSources(ctx, writer, input.deleted);
+  for (const doc of input.docs) enqueue(doc, true);
+  await enqueueDependents(ctx, writer, input, force, enqueue);
+
+  for (const [index, ext] of ctx.ordered.entries()) {
+    const id = ext.declaration.id;
+    const tasks = [...(pending.get(id)?.values() ?? [])];
+    if (tasks.length === 0) continue;
+    await writer.load(tasks.map((d) => provenanceId(d._id)));
+    const toRun: Array<{ doc: CouchDoc; hash: string; entry: ProvenanceEntry | undefined }> = [];
+    for (const doc of tasks) {
+      const entry = writer.provenance(doc._id)?.extensions[id];
+      const hash = sourceHash(doc);
+      if (entry && entry.source_hash === hash && entry.code_hash === ext.codeHash && !force.has(forceKey(id, doc._id))) {
+        stats.skipped++;
+        continue;
+      }
+      toRun.push({ doc, hash, entry });
+    }
+    if (toRun.length === 0) continue;
+    const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
+    const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services);
+    const checks = await checkOutputs(ctx.registry, ext, results);
+    const later: JsonValue[] = [];
+    await writer.load(toRun.flatMap((t, i) => [docIdFor(t.doc.rd_key as RdKey, errorSchemaId), ...(t.entry?.outputs ?? []), ...(results[i]?.ok ? results[i].emits.map((e) => e.id) : [])]));
+    toRun.forEach((task, i) => {
+      const result = results[i] as DocResult;
+      const outcome = checks[i] as OutputCheck;
+      for (const log of result.logs) ctx.logger[log.level](`${id}: ${log.message}`, { source: task.doc._id });
+      stats.ran++;
+      if (!result.ok || !outcome.ok) {
+        stats.failed++;
+        const failure = !result.ok ? { kind: result.kind, message: result.message, failures: [] } : (outcome as Extract<OutputCheck, { ok: false }>);
+        recordFailure(writer, ext, task.doc, task.hash, task.entry, failure);
+        return;
+      }
+      const produced = applyOutputs(writer, ext, result.emits, outcome.fields, { id: task.doc._id, hash: task.hash }, (doc) => enqueue(doc, false, index));
+      for (const stale of task.entry?.outputs ?? []) {
+        if (produced.includes(stale)) continue;
+        if (writer.removeItem(stale, id)) {
+          const after = writer.get(stale);
+          if (after) enqueue(after, false, index);
+        }
+      }
+      if (task.entry?.error) writer.removeItem(task.entry.error, id);
+      const deps = [...new Set(result.emits.flatMap((e) => e.deps ?? []))].sort();
+      writer.setProvenance(task.doc._id, id, { source_hash: task.hash, code_hash: ext.codeHash, outputs: [...produced].sort(), ...(deps.length > 0 ? { deps } : {}) });
+      later.push(...result.later);
+    });
+    if (later.length > 0 && ext.declaration.has_later_handler) {
+      await runLater(ctx, ext, later, services, writer, (doc) => enqueue(doc, false, index));
+    }
+  }
+  stats.written = await writer.commit();
+  return stats;
+}
+
+type OutputCheck = { ok: true; fields: Array<{ fields: Record<string, JsonValue>; version: number }> } | { ok: false; kind: FailureKind; message: string; failures: Array<{ path: string; message: string }> };
+
+/** Validates (and upgrades) every output of every document in one registry call. */
+async function checkOutputs(registry: SchemaRegistry, ext: QueueExtension, results: readonly DocResult[]): Promise<OutputCheck[]> {
+  const flat = results.flatMap((r, i) => (r.ok ? r.emits.map((e) => ({ i, e })) : []));
+  const outcomes = await registry.checkMany(flat.map(({ e }) => ({ key: e.key, schemaId: e.schemaId, fields: e.fields, writer: ext.declaration.id, partial: writeCategory(ext.declaration.category) === 'extender' })));
+  return results.map((r, i) => {
+    if (!r.ok) return { ok: true, fields: [] };
+    const mine = flat.map((f, k) => ({ f, o: outcomes[k] as CheckOutcome })).filter(({ f }) => f.i === i);
+    const bad = mine.find(({ o }) => !o.ok);
+    if (bad && !bad.o.ok) return { ok: false, kind: 'invalid-output' as const, message: bad.o.message, failures: bad.o.failures };
+    return { ok: true, fields: mine.map(({ o }) => o as { fields: Record<string, JsonValue>; version: number }) };
+  });
+}
+
+function applyOutputs(
+  writer: BatchWriter,
+  ext: QueueExtension,
+  emits: readonly Emitted[],
+  checked: ReadonlyArray<{ fields: Record<string, JsonValue>; version: number }>,
+  source: { id: string; hash: string },
+  onChanged: (doc: CouchDoc) => void,
+): string[] {
+  const produced: string[] = [];
+  emits.forEach((emit, k) => {
+    const valid = checked[k] as { fields: Record<string, JsonValue>; version: number };
+    const { doc, changed } = writer.applyItem(emit.id, {
+      key: emit.key,
+      schemaId: emit.schemaId,
+      schemaVersion: valid.version,
+      writer: ext.declaration.id,
+      category: writeCategory(ext.declaration.category),
+      confidence: ext.declaration.confidence,
+      source,
+      codeHash: ext.codeHash,
+      fields: valid.fields,
+      ...(emit.attachments ? { attachments: emit.attachments } : {}),
+      ...(emit.deps ? { deps: emit.deps } : {}),
+    });
+    produced.push(emit.id);
+    if (changed) onChanged(doc);
+  });
+  return produced;
+}
+
+function recordFailure(
+  writer: BatchWriter,
+  ext: QueueExtension,
+  source: CouchDoc,
+  hash: string,
+  entry: ProvenanceEntry | undefined,
+  failure: { kind: FailureKind; message: string; failures: Array<{ path: string; message: string }> },
+): void {
+  const key = source.rd_key as RdKey;
+  const errorId = docIdFor(key, errorSchemaId);
+  writer.applyItem(errorId, {
+    key,
+    schemaId: errorSchemaId,
+    writer: ext.declaration.id,
+    category: 'provider',
+    source: { id: source._id, hash },
+    codeHash: ext.codeHash,
+    fields: {
+      extension: ext.declaration.id,
+      kind: failure.kind,
+      message: failure.message.slice(0, 4000),
+      source_id: source._id,
+      source_hash: hash,
+      code_hash: ext.codeHash,
+      ...(failure.failures.length > 0 ? { failures: failure.failures.slice(0, 50) } : {}),
+    },
+  });
+  // The outputs of the last good run stay; the error says why they are not newer.
+  writer.setProvenance(source._id, ext.declaration.id, { source_hash: hash, code_hash: ext.codeHash, outputs: entry?.outputs ?? [], error: errorId });
+}
+
+async function runLater(ctx: QueueContext, ext: QueueExtension, values: JsonValue[], services: ReturnType<typeof batchHostServices>, writer: BatchWriter, onChanged: (doc: CouchDoc) => void): Promise<void> {
+  const result = await ctx.pool.runLater(ext.declaration.id, values, services);
+  const [check] = await checkOutputs(ctx.registry, ext, [result]);
+  if (!result.ok || !check?.ok) {
+    ctx.logger.warn(`${ext.declaration.id}: later_handler failed`, { error: result.ok ? (check as { message: string }).message : result.message });
+    return;
+  }
+  await writer.load(result.emits.map((e) => e.id));
+  applyOutputs(writer, ext, result.emits, check.fields, { id: laterSourceId, hash: contentHash(values) }, onChanged);
+}
+
+/** A deleted source takes every extension's outputs from it along. */
+async function removeDeletedSources(ctx: QueueContext, writer: BatchWriter, deleted: readonly string[]): Promise<void> {
+  const sources = deleted.filter((id) => !isBookkeeping(id));
+  if (sources.length === 0) return;
+  await writer.load(sources.map(provenanceId));
+  const targets = sources.flatMap((id) => Object.values(writer.provenance(id)?.extensions ?? {}).flatMap((e) => [...e.outputs, ...(e.error ? [e.error] : [])]));
+  await writer.load(targets);
+  for (const id of sources) {
+    for (const [ext, entry] of Object.entries(writer.provenance(id)?.extensions ?? {})) {
+      for (const out of entry.outputs) writer.removeItem(out, ext);
+      if (entry.error) writer.removeItem(entry.error, ext);
+      writer.setProvenance(id, ext, null);
+    }
+  }
+  ctx.logger.debug('removed outputs of deleted sources', { count: sources.length });
+}
+
+/** Sources whose outputs declared a dependency on a document of this batch run again. */
+async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: BatchInput, force: Set<string>, enqueue: (doc: CouchDoc, fromFeed: boolean) => void): Promise<void> {
+  if (!ctx.ordered.some((e) => e.declaration.uses_dependencies)) return;
+  const keys = [...input.docs.map((d) => d._id), ...input.deleted].filter((id) => !isBookkeeping(id));
+  if (keys.length === 0) return;
+  const rows = (await callCouch(ctx.db.couch, 'finding dependent sources', () =>
+    ctx.db.scope.view('rd_queue', 'provenance_deps', { keys }),
+  )) as unknown as { rows: Array<{ value: [string, string] }> };
+  const pairs = rows.rows.map((r) => r.value);
+  await writer.load(pairs.map(([, source]) => source));
+  for (const [ext, source] of pairs) {
+    const doc = writer.get(source);
+    if (!doc) continue;
+    force.add(forceKey(ext, source));
+    enqueue(doc, false);
+  }
+}

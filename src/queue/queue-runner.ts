@@ -1,0 +1,206 @@
+import type { Logger } from '../core/index.js';
+import { type ChangesBatch, type Seq, followChanges } from '../couch/changes-follower.js';
+import type { Db } from '../couch/connect.js';
+import type { CouchDoc } from '../couch/documents.js';
+import { type SandboxPool, startSandboxPool } from '../sandbox/pool.js';
+import type { SchemaRegistry } from '../schema/registry.js';
+import { type Checkpoint, readCheckpoints, writeCheckpoints } from './checkpoints.js';
+import { type QueueExtension, orderExtensions } from './extension-set.js';
+import { extensionSchemaId, loadStoredExtensions } from './load-extensions.js';
+import { queueLimits } from './limits.js';
+import { type BatchStats, type QueueContext, processBatch } from './process-batch.js';
+import { removeUnvisitedOutputs } from './stale-outputs.js';
+
+export interface QueueOptions {
+  db: Db;
+  registry: SchemaRegistry;
+  logger: Logger;
+  /** Run only these extensions (others keep their checkpoints). */
+  only?: readonly string[];
+  poolSize?: number;
+  onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats }) => void;
+}
+
+export interface RunReport {
+  batches: number;
+  ran: number;
+  skipped: number;
+  failed: number;
+  written: number;
+}
+
+/** A lane: extensions sharing one feed reader from one checkpoint. */
+interface Lane {
+  kind: 'incoming' | 'backlog';
+  extensions: QueueExtension[];
+  since: Seq | undefined;
+}
+
+/**
+ * The work queue of one process. `runUntilIdle` brings every extension to the head of
+ * the feed: the incoming lane (extensions with a checkpoint for their current code)
+ * first, then the backlog lane (new or changed extensions replaying from the start),
+ * which then joins the incoming lane. `watch` keeps following the feed.
+ */
+export class QueueRunner {
+  private constructor(
+    private readonly options: QueueOptions,
+    private readonly ctx: QueueContext,
+    readonly extensions: readonly QueueExtension[],
+  ) {}
+
+  static async start(options: QueueOptions): Promise<QueueRunner> {
+    const stored = await loadStoredExtensions(options.db, options.logger);
+    const pool = await startSandboxPool({ sources: stored.map((e) => ({ origin: e.declaration.id, code: e.code })), ...(options.poolSize ? { size: options.poolSize } : {}), logger: options.logger });
+    const usable = stored.filter((e, i) => {
+      const loaded = pool.extensions[i];
+      if (loaded?.declaration) return true;
+      options.logger.error(`extension ${e.declaration.id} cannot run: ${loaded?.problems.join('; ')}`);
+      return false;
+    });
+    let ordered: QueueExtension[];
+    try {
+      ordered = orderExtensions(usable);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    const ctx: QueueContext = { db: options.db, registry: options.registry, pool, ordered, logger: options.logger };
+    return new QueueRunner(options, ctx, ordered);
+  }
+
+  get pool(): SandboxPool {
+    return this.ctx.pool;
+  }
+
+  async close(): Promise<void> {
+    await this.ctx.pool.close();
+  }
+
+  /** Processes until every extension is at the head of the feed and nothing is pending. */
+  async runUntilIdle(): Promise<RunReport> {
+    const report: RunReport = { batches: 0, ran: 0, skipped: 0, failed: 0, written: 0 };
+    for (let pass = 0; ; pass++) {
+      const lanes = await this.lanes();
+      let activity = false;
+      let incomingSeq: Seq | undefined;
+      for (const lane of lanes) {
+        const result = await this.runLane(lane, 'head', report);
+        activity ||= result.batches > 0;
+        if (lane.kind === 'incoming' && incomingSeq === undefined) incomingSeq = result.lastSeq;
+        if (lane.kind === 'backlog') {
+          // The replay is complete: outputs of the old code it did not produce again go.
+          for (const ext of lane.extensions) await removeUnvisitedOutputs(this.ctx, ext);
+          // Join the incoming lane at its checkpoint, which was written before this
+          // replay reached the head: changes delivered twice are skipped by provenance.
+          await this.checkpoint(lane.extensions, incomingSeq ?? result.lastSeq, 'incoming', true);
+        } else if (lanes.length > 1 && incomingSeq !== undefined && result.lastSeq !== incomingSeq) {
+          await this.checkpoint(lane.extensions, incomingSeq, 'incoming', true);
+        }
+      }
+      if (!activity || pass > 100) return report;
+    }
+  }
+
+  /** Follows the feed until `signal` resolves; a change to the installed extensions ends
+   * the watch so the caller can restart the queue with the new set. */
+  async watch(stop: Promise<void>): Promise<'stopped' | 'extensions-changed'> {
+    await this.runUntilIdle();
+    const [lane] = await this.lanes();
+    if (!lane) {
+      await stop;
+      return 'stopped';
+    }
+    let changed = false;
+    let resolveChanged!: () => void;
+    const extensionsChanged = new Promise<void>((r) => (resolveChanged = r));
+    const follower = followChanges(this.ctx.db, {
+      until: 'forever',
+      ...(lane.since === undefined ? {} : { since: lane.since }),
+      includeDocs: true,
+      batchSize: queueLimits.batchSize,
+      logger: this.options.logger,
+      onBatch: async (batch) => {
+        await this.processFeedBatch(lane, batch);
+        if (batch.rows.some((r) => r.doc?.rd_schema_id === extensionSchemaId)) {
+          changed = true;
+          resolveChanged();
+        }
+      },
+    });
+    await Promise.race([stop, extensionsChanged, follower.done]);
+    await follower.stop();
+    await follower.done; // surfaces a fatal feed error
+    return changed ? 'extensions-changed' : 'stopped';
+  }
+
+  private async lanes(): Promise<Lane[]> {
+    const active = this.extensions.filter((e) => !this.options.only || this.options.only.includes(e.declaration.id));
+    const checkpoints = await readCheckpoints(this.ctx.db, active.map((e) => e.declaration.id));
+    const incoming = new Map<string, Lane>();
+    const backlog: Lane = { kind: 'backlog', extensions: [], since: undefined };
+    const resumable: Array<string | undefined> = [];
+    for (const ext of active) {
+      const cp = checkpoints.get(ext.declaration.id);
+      if (cp && cp.code_hash === ext.codeHash && cp.lane === 'incoming') {
+        // Equal checkpoints share a reader; the string form is only used as a map key.
+        const key = JSON.stringify(cp.seq);
+        const lane = incoming.get(key) ?? { kind: 'incoming' as const, extensions: [], since: cp.seq };
+        lane.extensions.push(ext);
+        incoming.set(key, lane);
+      } else {
+        backlog.extensions.push(ext);
+        resumable.push(cp && cp.code_hash === ext.codeHash && cp.lane === 'backlog' ? JSON.stringify(cp.seq) : undefined);
+      }
+    }
+    // A replay interrupted by a crash resumes where it stopped, if every extension of the
+    // lane stopped at the same place with the same code; otherwise it starts over.
+    const first = resumable[0];
+    if (first !== undefined && resumable.every((r) => r === first)) backlog.since = JSON.parse(first) as Seq;
+    return [...incoming.values(), ...(backlog.extensions.length > 0 ? [backlog] : [])];
+  }
+
+  private async runLane(lane: Lane, until: 'head', report: RunReport): Promise<{ batches: number; lastSeq: Seq | undefined }> {
+    let batches = 0;
+    const follower = followChanges(this.ctx.db, {
+      until,
+      ...(lane.since === undefined ? {} : { since: lane.since }),
+      includeDocs: true,
+      batchSize: queueLimits.batchSize,
+      logger: this.options.logger,
+      onBatch: async (batch) => {
+        const stats = await this.processFeedBatch(lane, batch);
+        if (stats.ran > 0 || stats.written > 0) batches++;
+        if (stats.ran > 0 || stats.written > 0) report.batches++;
+        report.ran += stats.ran;
+        report.skipped += stats.skipped;
+        report.failed += stats.failed;
+        report.written += stats.written;
+      },
+    });
+    const { lastSeq } = await follower.done;
+    return { batches, lastSeq: lastSeq ?? lane.since };
+  }
+
+  private async processFeedBatch(lane: Lane, batch: ChangesBatch): Promise<BatchStats> {
+    const docs: CouchDoc[] = [];
+    const deleted: string[] = [];
+    for (const row of batch.rows) {
+      if (row.deleted) deleted.push(row.id);
+      else if (row.doc) docs.push(row.doc);
+    }
+    const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)) });
+    // A batch that changed nothing does not move the checkpoint: writing one is itself a
+    // change on the feed, and the next batch would see it and write another, forever.
+    // Re-reading such changes after a restart costs only a provenance lookup.
+    if (stats.ran > 0 || stats.written > 0) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming');
+    lane.since = batch.lastSeq;
+    this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats });
+    return stats;
+  }
+
+  private async checkpoint(extensions: readonly QueueExtension[], seq: Seq | undefined, lane: Checkpoint['lane'], caughtUp: boolean): Promise<void> {
+    if (seq === undefined) return;
+    await writeCheckpoints(this.ctx.db, this.ctx.registry, extensions.map((e) => ({ extension: e.declaration.id, code_hash: e.codeHash, seq, lane, caught_up: caughtUp })));
+  }
+}
