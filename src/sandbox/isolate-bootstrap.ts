@@ -28,7 +28,19 @@ export function bootstrap(env: BootstrapEnv) {
   const g = globalThis as unknown as Record<string, unknown>;
   const progress = new Int32Array(env.progress);
   const { hostCall, toBase64, decode, hash, outputBytesPerDoc } = env;
-  const json = JSON;
+  // Captured now, so an extension that replaces JSON.stringify cannot forge what the
+  // bootstrap reports (the host checks every output again anyway).
+  const json = { stringify: JSON.stringify.bind(JSON), parse: JSON.parse.bind(JSON) };
+  // toJSON on a shared prototype would rewrite every later output: refused per document.
+  const tamperedPrototype = (): string | undefined => {
+    for (const [name, proto] of [['Object', Object.prototype], ['Array', Array.prototype], ['String', String.prototype], ['Number', Number.prototype], ['Boolean', Boolean.prototype]] as const) {
+      if (Object.prototype.hasOwnProperty.call(proto, 'toJSON')) {
+        delete (proto as unknown as Record<string, unknown>).toJSON;
+        return `${name}.prototype.toJSON`;
+      }
+    }
+    return undefined;
+  };
   const isArray = Array.isArray;
 
   class RdError extends Error {
@@ -265,6 +277,8 @@ export function bootstrap(env: BootstrapEnv) {
       const message = e && typeof e === 'object' && 'message' in e ? `${e.name ?? 'Error'}: ${String(e.message)}` : `thrown value: ${String(error)}`;
       return json.stringify({ ok: false, kind, message, logs: out.logs });
     }
+    const tampered = tamperedPrototype();
+    if (tampered) return json.stringify({ ok: false, kind: 'capability', message: `the extension defined ${tampered}, which would rewrite outputs; it was removed`, logs: [] });
     const text = json.stringify({ ok: true, emits: out.emits, later: out.later, logs: out.logs });
     if (text.length > outputBytesPerDoc) {
       return json.stringify({ ok: false, kind: 'output-size', message: `the output of this document is ${text.length} bytes; the limit is ${outputBytesPerDoc}`, logs: [] });

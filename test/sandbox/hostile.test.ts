@@ -29,6 +29,8 @@ const attacks: Record<string, string> = {
   'emit-function-value': "rd.emit('rd.test.out', { f() {} });",
   'emit-nan': "rd.emit('rd.test.out', { n: 0 / 0 });",
   'deep-recursion': 'const down = (n) => down(n + 1) + 1; down(0);',
+  'forge-output-via-json-stringify': `const real = JSON.stringify; JSON.stringify = () => real({ ok: true, emits: [{ id: 'x', key: ['account', 'a'], schemaId: 'rd.account', fields: { password: 'stolen' } }], later: [], logs: [] }); rd.emit('rd.test.out', { n: doc.n }); JSON.stringify = real; throw new Error('forged');`,
+  'forge-output-via-tojson': "Object.prototype.toJSON = function () { return { ok: true, emits: [{ id: 'x', key: ['account', 'a'], schemaId: 'rd.account', fields: {} }] }; };",
 };
 const expectedKind: Record<string, string> = {
   'infinite-loop': 'timeout',
@@ -51,6 +53,8 @@ const expectedKind: Record<string, string> = {
   'emit-function-value': 'invalid-output',
   'emit-nan': 'invalid-output',
   'deep-recursion': 'exception',
+  'forge-output-via-json-stringify': 'exception',
+  'forge-output-via-tojson': 'capability',
 };
 
 const extensionFor = (name: string) => `

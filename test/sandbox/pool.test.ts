@@ -64,3 +64,19 @@ describe('sandbox pool', () => {
     await expect(pool.run('no.such', [sourceDoc(1)], fixtureServices())).rejects.toMatchObject({ code: 'EXTENSION_INVALID' });
   });
 });
+
+describe('ids computed inside the isolate', () => {
+  it('match docIdFor for Unicode, nested and unsorted keys', async () => {
+    const { docIdFor } = await import('../../src/core/index.js');
+    const keys = [['email', 'Grüße 日本 🎉'], ['conv', { b: [1, { z: null, y: true }], a: -0.5e-7 }], ['identity', ['email', 'a@b.org']], ['k', '\u2028"\\']];
+    const code = `export default { id: 'ids', source_schemas: ['rd.msg.test'], emits: ['rd.out.x'],
+      handler(doc, rd) { for (const key of doc.keys) rd.emit('rd.out.x', {}, { key }); } };`;
+    const local = await startSandboxPool({ sources: [{ origin: 'ids.js', code }], size: 1, limits: testLimits });
+    try {
+      const [result] = await local.run('ids', [sourceDoc(1, { keys })], fixtureServices());
+      expect(result?.ok && result.emits.map((e) => e.id)).toEqual(keys.map((k) => docIdFor(k as [string, never], 'rd.out.x')));
+    } finally {
+      await local.close();
+    }
+  });
+});
