@@ -11,11 +11,15 @@ import { statusCommand } from './commands/status.js';
 import { urlCommand } from './commands/url.js';
 import { extCommand } from './commands/ext.js';
 import { schemaCommand } from './commands/schema.js';
+import { processCommand } from './commands/process.js';
+import { reprocessCommand } from './commands/reprocess.js';
+import { unprocessCommand } from './commands/unprocess.js';
+import { errorsCommand, retryErrorsCommand } from './commands/errors.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

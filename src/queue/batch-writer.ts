@@ -78,9 +78,22 @@ export class BatchWriter {
     return this.ops.size;
   }
 
-  /** Writes every changed document; returns how many were written. */
+  /**
+   * Writes every changed document; returns how many were written. Provenance goes last,
+   * in its own requests: it says "done", so it must never reach the server before the
+   * outputs it vouches for (a crash between chunks would otherwise lose them for good).
+   */
   async commit(): Promise<number> {
-    let pending = [...this.ops.keys()];
+    const ids = [...this.ops.keys()];
+    const isProvenance = (id: string) => id.startsWith(provenanceId(''));
+    const written = (await this.commitIds(ids.filter((id) => !isProvenance(id)))) + (await this.commitIds(ids.filter(isProvenance)));
+    this.ops.clear();
+    this.outgoing.clear();
+    return written;
+  }
+
+  private async commitIds(ids: string[]): Promise<number> {
+    let pending = ids;
     let written = 0;
     for (let round = 0; pending.length > 0; round++) {
       if (round > couchLimits.conflictRetries) {
@@ -102,8 +115,6 @@ export class BatchWriter {
       }
       pending = conflicted;
     }
-    this.ops.clear();
-    this.outgoing.clear();
     return written;
   }
 

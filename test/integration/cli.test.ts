@@ -56,15 +56,16 @@ describe('raindrop CLI', () => {
     const args = ['--couch', couchUrlWithLogin(), '--db', db, '--json'];
     const first = await runCli(['init', ...args], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ db, created: true, designDocs: { written: ['_design/rd_core'] } });
+    const ddocs = (await readdir(join(projectRoot, 'couchapp', 'ddocs'))).sort().map((d) => `_design/${d}`);
+    expect(JSON.parse(first.stdout)).toMatchObject({ db, created: true, designDocs: { written: ddocs } });
     const again = await runCli(['init', ...args], env);
-    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, designDocs: { written: [], unchanged: ['_design/rd_core'] } });
+    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, designDocs: { written: [], unchanged: ddocs } });
     const status = await runCli(['status', ...args], env);
     expect(status.code, status.stderr).toBe(0);
     const parsed = JSON.parse(status.stdout) as { db: string; docCount: number; schemas: Record<string, number> };
     const schemaFiles = (await readdir(join(projectRoot, 'schemas'))).filter((f) => f.endsWith('.json')).length;
-    // The design doc plus one rd.core.schema document per schema file.
-    expect(parsed).toMatchObject({ db, docCount: 1 + schemaFiles, schemas: { 'rd.core.schema': schemaFiles } });
+    // The design docs plus one rd.core.schema document per schema file.
+    expect(parsed).toMatchObject({ db, docCount: ddocs.length + schemaFiles, schemas: { 'rd.core.schema': schemaFiles } });
     expect(status.stdout).not.toContain(t.password);
     await t.couch.server.db.destroy(db);
   });

@@ -3,6 +3,36 @@ import { RaindropError, errorCodes } from '../../core/index.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { installDatabase } from '../install.js';
+import type { CommandContext } from '../command.js';
+import type { OpenServer } from '../../couch/open-server.js';
+import { useDatabase } from '../../couch/connect.js';
+import { QueueRunner } from '../../queue/queue-runner.js';
+import { SchemaRegistry } from '../../schema/registry.js';
+
+/** The queue, following the feed for as long as serve runs; restarted when the
+ * installed extensions change, and after a failure (logged) with a pause. */
+async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Promise<void> {
+  const db = useDatabase(server.couch, ctx.config.db);
+  let stopped = false;
+  void ctx.stopRequested.then(() => (stopped = true));
+  while (!stopped) {
+    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+    registry.follow();
+    try {
+      const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
+      try {
+        await runner.watch(ctx.stopRequested);
+      } finally {
+        await runner.close();
+      }
+    } catch (err) {
+      ctx.logger.error('the queue stopped; restarting it in 5 s', { error: (err as Error).message });
+      await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
+    } finally {
+      await registry.close();
+    }
+  }
+}
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -10,8 +40,8 @@ export const serveCommand: Command = {
   help: `Usage: raindrop serve [--port N] [global options]
 
 Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env
-RAINDROP_PORT), installs the database, prints the URL and how to log in, and keeps
-running until Ctrl-C (SIGINT) or SIGTERM. With --couch it uses that server instead.
+RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
+queue on every change, and keeps running until Ctrl-C (SIGINT) or SIGTERM. With --couch it uses that server instead.
 Other raindrop commands find a running serve through the data directory.
 
 Options:
@@ -38,7 +68,7 @@ Examples:
         { url: server.couch.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
         `Raindrop is serving ${server.couch.url}/${report.db}\n${login}\nPress Ctrl-C to stop.`,
       );
-      await ctx.stopRequested;
+      await runQueueUntilStopped(ctx, server);
       ctx.logger.info('stopping');
       return exitCodes.ok;
     } finally {
