@@ -13,6 +13,7 @@ import { serverInfo } from '../src/couch/server-info.js';
 import { couchCeilingBenchmark } from './couch-ceiling.bench.js';
 import { type Measurement, formatTable } from './harness.js';
 import { sandboxBenchmark } from './sandbox.bench.js';
+import { schemaBenchmark } from './schema.bench.js';
 
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
@@ -23,7 +24,11 @@ try {
   log(`server: ${info.vendor} ${info.version} at ${server.couch.url} (${server.source}); node ${process.version}`);
   const results = new Map<string, Measurement>();
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
-  for (const benchmark of [couchCeilingBenchmark(server.couch), sandboxBenchmark()]) {
+  const only = process.argv.slice(2);
+  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark()];
+  // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
+  const chosen = only.length === 0 ? all : all.filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
+  for (const benchmark of chosen) {
     log(`running ${benchmark.name}`);
     for (const m of await benchmark.run({ results, log })) results.set(m.name, m);
   }

@@ -50,7 +50,7 @@ function docFields(i: number): Record<string, JsonValue> {
     list_id: 'list.example.org',
     flags: ['seen'],
     parts: [{ content_type: 'text/plain', charset: 'utf-8', size: 1200 }, { content_type: 'text/html', charset: 'utf-8', size: 4000 }, { content_type: 'application/pdf', size: 80000, filename: 'numbers.pdf' }],
-    body_preview: 'x'.repeat(900),
+    body_preview: 'x'.repeat(1300), // brings the document to about 2 KB
   };
 }
 
