@@ -1,11 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, useDatabase } from '../../src/couch/connect.js';
 import { destroyDatabase, ensureDatabase } from '../../src/couch/ensure-database.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
-import { prepareQueueDb, snapshot, writeRaw } from '../helpers/queue.js';
+import { prepareQueueDb, queueFixtures, snapshot, writeRaw } from '../helpers/queue.js';
+import { docIdFor } from '../../src/core/index.js';
+import { getDoc } from '../../src/couch/bulk-get.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -65,6 +67,36 @@ describe('queue commands', () => {
     expect(await snapshot(db)).toEqual(before);
     const status = await runCli(['status', '--json', ...couchArgs(db.name)], env);
     expect(JSON.parse(status.stdout).extensions).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'test.parse', state: 'incoming', errors: 2 })]));
+  });
+
+  it('process --watch follows new mail and re-derives after an extension is edited and re-installed', async () => {
+    const { db, registry } = await seeded('watch', 3);
+    const extDir = await mkdtemp(join(home, 'ext-'));
+    for (const f of extensions) await cp(join(queueFixtures, f), join(extDir, f));
+    const watcher = startCli(['process', '--watch', ...couchArgs(db.name)], env);
+    const exited = new Promise<number | null>((resolve) => watcher.once('close', (code) => resolve(code)));
+    try {
+      const waitFor = async (what: string, check: () => Promise<boolean>) => {
+        const deadline = Date.now() + 30_000;
+        while (!(await check())) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await waitFor('the initial run', async () => (await getDoc(db, docIdFor(['email', 'm1'], 'rd.test.stats'))) !== undefined);
+      await writeRaw(registry, db, 'late', 'Arrived later\nwhile watching');
+      await waitFor('new mail', async () => (await getDoc(db, docIdFor(['email', 'late'], 'rd.test.stats'))) !== undefined);
+      // Edit: stats now labels everything "short"; re-install with init.
+      const statsFile = join(extDir, 'stats.js');
+      await writeFile(statsFile, (await readFile(statsFile, 'utf8')).replace("label: 'low'", "label: 'short'"));
+      await writeFile(join(extDir, 'stats-override.js'), (await readFile(join(extDir, 'stats-override.js'), 'utf8')).replace('confidence: 5', 'confidence: 0'));
+      const init = await runCli(['init', '--extensions', extDir, ...couchArgs(db.name)], env);
+      expect(init.code, init.stderr + init.stdout).toBe(0);
+      await waitFor('re-derived outputs', async () => (await getDoc(db, docIdFor(['email', 'm1'], 'rd.test.stats')))?.label === 'short');
+    } finally {
+      watcher.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('ends in the same state after being killed with SIGKILL at random points', async () => {
