@@ -18,7 +18,7 @@ export default defineConfig({
         extends: true,
         // The extension sandbox: isolate pool in a child process; no CouchDB needed.
         // CI also runs this project on Node 24.
-        test: { name: 'sandbox', include: ['test/sandbox/**/*.test.ts'] },
+        test: { name: 'sandbox', include: ['test/sandbox/**/*.test.ts'], globalSetup: ['test/global-setup.ts'] },
       },
       {
         extends: true,

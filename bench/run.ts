@@ -13,6 +13,7 @@ import { serverInfo } from '../src/couch/server-info.js';
 import { couchCeilingBenchmark } from './couch-ceiling.bench.js';
 import { type Measurement, formatTable } from './harness.js';
 import { sandboxBenchmark } from './sandbox.bench.js';
+import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
 
 const config = loadConfig();
@@ -25,7 +26,7 @@ try {
   const results = new Map<string, Measurement>();
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark()];
+  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   const chosen = only.length === 0 ? all : all.filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
   for (const benchmark of chosen) {

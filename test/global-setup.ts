@@ -23,10 +23,16 @@ export interface TestCouch {
 declare module 'vitest' {
   export interface ProvidedContext {
     couch: TestCouch;
+    /** The real-mail corpora (archives and README, see ../shared/corpus/README.md):
+     * RAINDROP_CORPUS_DIR, default /work/shared/corpus. */
+    corpusDir: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  project.provide('corpusDir', process.env.RAINDROP_CORPUS_DIR ?? '/work/shared/corpus');
+  // The sandbox project uses this file for its settings only: it needs no CouchDB.
+  if (project.name === 'sandbox') return async () => undefined;
   const external = process.env.RAINDROP_TEST_COUCH_URL;
   if (external) {
     const parsed = new URL(external);

@@ -69,7 +69,73 @@ export interface Rd {
     decode(bytes: Uint8Array, charset: string): string;
     /** Hex digest (default sha256) of a string (UTF-8) or bytes. */
     hash(data: string | Uint8Array, algorithm?: 'sha256' | 'sha1' | 'md5'): string;
+    /** Parses an RFC 822 message on the host (mailparser): decoded headers, addresses,
+     * date, ids, List-* headers, the flattened part list and the decoded bodies. Never
+     * throws for malformed mail: what went wrong is in `problems`. One host call. */
+    parseMime(bytes: Uint8Array): ParsedMime;
+    /** Plain text of an HTML body (html-to-text; links as "text [url]", images dropped). */
+    htmlToText(html: string): string;
+    /** HTML safe to show (sanitize-html): no scripts, handlers or styles that load
+     * anything; remote images moved to `data-rd-src` (blocked by default). */
+    sanitizeHtml(html: string): string;
   };
+}
+
+/** An address as parsed; a broken one keeps its text in `name`. */
+export interface MimeAddress {
+  name?: string;
+  address?: string;
+  /** The RFC 5322 group it was listed in. */
+  group?: string;
+}
+
+/** One leaf of the MIME tree (and each multipart container below the root). */
+export interface MimePart {
+  /** IMAP-style part number ("1.2"); "0" for a single-part message. */
+  part_id: string;
+  content_type: string;
+  charset?: string;
+  disposition?: string;
+  filename?: string;
+  content_id?: string;
+  /** Decoded bytes (attachments) or UTF-8 bytes of the decoded text (text parts). */
+  size?: number;
+  encoding?: string;
+  /** A text part that makes up the message's text or HTML body. */
+  body?: boolean;
+  related?: boolean;
+  in_attached_message?: boolean;
+}
+
+/** What `rd.std.parseMime` returns. */
+export interface ParsedMime {
+  /** Every header, in order: [lower-case name, unfolded value with RFC 2047 words decoded]. */
+  headers: Array<[string, string]>;
+  subject: string | null;
+  from: MimeAddress[];
+  sender: MimeAddress[];
+  reply_to: MimeAddress[];
+  to: MimeAddress[];
+  cc: MimeAddress[];
+  bcc: MimeAddress[];
+  /** ISO 8601 UTC; a date without a zone is read as UTC; null when missing or unparseable. */
+  date: string | null;
+  date_raw: string | null;
+  /** Without angle brackets. */
+  message_id: string | null;
+  in_reply_to: string[];
+  references: string[];
+  /** List-* headers by name without "list-" (id, post, unsubscribe, ...). */
+  list: Record<string, string>;
+  text: string | null;
+  html: string | null;
+  parts: MimePart[];
+  /** Charsets the bodies were decoded from (normalised names). */
+  charsets: string[];
+  /** Body charsets no decoder knows, and what was used instead (UTF-8 when the bytes are
+   * valid UTF-8, else windows-1252), or the real charset a known misspelling stands for. */
+  charset_fallbacks: Array<{ declared: string; used: string }>;
+  problems: string[];
 }
 
 export interface Extension {

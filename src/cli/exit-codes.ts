@@ -23,6 +23,10 @@ export const exitCodes = {
   extensionInvalid: 9,
   /** A schema was refused (`init`) or a document does not validate (`schema check`). */
   schemaInvalid: 10,
+  /** A mail server could not be reached or did not answer in time (DNS, refused, TLS, timeout). */
+  mailUnreachable: 11,
+  /** A mail server refused the login. */
+  mailAuth: 12,
 } as const;
 
 export function exitCodeFor(code: ErrorCode | undefined): number {
@@ -46,6 +50,14 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
     case errorCodes.VALIDATION_FAILED:
     case errorCodes.UPGRADE_FAILED:
       return exitCodes.schemaInvalid;
+    case errorCodes.MAIL_UNREACHABLE:
+    case errorCodes.MAIL_TIMEOUT:
+    case errorCodes.MAIL_TLS:
+      return exitCodes.mailUnreachable;
+    case errorCodes.MAIL_AUTH:
+      return exitCodes.mailAuth;
+    case errorCodes.ACCOUNT_UNKNOWN:
+      return exitCodes.config;
     default:
       return exitCodes.failure;
   }

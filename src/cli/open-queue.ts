@@ -3,6 +3,7 @@ import type { OpenServer } from '../couch/open-server.js';
 import { QueueRunner } from '../queue/queue-runner.js';
 import { SchemaRegistry } from '../schema/registry.js';
 import type { CommandContext } from './command.js';
+import { ensureInstalled } from './ensure-installed.js';
 
 export interface OpenQueue {
   server: OpenServer;
@@ -18,6 +19,7 @@ export async function openQueue(ctx: CommandContext, only?: readonly string[], o
   const db = useDatabase(server.couch, ctx.config.db);
   let registry: SchemaRegistry | undefined;
   try {
+    await ensureInstalled(ctx, server.couch);
     registry = await SchemaRegistry.load(db, { logger: ctx.logger });
     const runner = await QueueRunner.start({
       db,

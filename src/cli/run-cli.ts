@@ -15,11 +15,15 @@ import { processCommand } from './commands/process.js';
 import { reprocessCommand } from './commands/reprocess.js';
 import { unprocessCommand } from './commands/unprocess.js';
 import { errorsCommand, retryErrorsCommand } from './commands/errors.js';
+import { importCommand } from './commands/import.js';
+import { accountCommand } from './commands/account.js';
+import { syncCommand } from './commands/sync.js';
+import { markCommand } from './commands/mark.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

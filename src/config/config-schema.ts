@@ -13,7 +13,51 @@ export interface RaindropConfig {
   logLevel: LogLevel;
   /** The user's extension directories (the built-in one is always used too). */
   extensions: string[];
+  /** Mail accounts by name, with their secret resolved (file or environment). */
+  accounts: Record<string, AccountSettings>;
 }
+
+export type TlsMode = 'auto' | 'implicit' | 'starttls' | 'none';
+
+/** One account as the config file holds it (`accounts.<name>`). */
+export interface AccountFileEntry {
+  protocol: 'imap';
+  host: string;
+  port?: number;
+  tls?: TlsMode;
+  user: string;
+  /** The secret itself (the file is mode 0600). */
+  password?: string;
+  /** Name of an environment variable holding the secret. */
+  passwordEnv?: string;
+  /** A file holding the secret (read when connecting). */
+  passwordFile?: string;
+  folders?: string[];
+  excludeFolders?: string[];
+  identities?: string[];
+}
+
+/** An account as the rest of the code sees it: the secret source resolved where it can be. */
+export interface AccountSettings {
+  name: string;
+  protocol: 'imap';
+  host: string;
+  port: number;
+  tls: TlsMode;
+  user: string;
+  /** From the file or from `passwordEnv`; undefined when it comes from `passwordFile`
+   * (read at connect time) or is missing. */
+  password: string | undefined;
+  passwordFile: string | undefined;
+  /** Set when the secret should come from this variable (for messages: the name only). */
+  passwordEnv: string | undefined;
+  folders: string[];
+  excludeFolders: string[];
+  identities: string[];
+}
+
+/** Account names become parts of writer ids and keys: keep them simple. */
+export const accountNamePattern = '^[a-z0-9][a-z0-9_-]{0,62}$';
 
 /** What the config file may hold. Account sections come with the accounts issue. */
 export const configFileSchema = {
@@ -26,8 +70,31 @@ export const configFileSchema = {
     port: { $ref: '#/$defs/port' },
     logLevel: { enum: ['debug', 'info', 'warn', 'error', 'silent'] },
     extensions: { type: 'array', items: { type: 'string', minLength: 1 } },
+    accounts: {
+      type: 'object',
+      propertyNames: { pattern: accountNamePattern },
+      additionalProperties: { $ref: '#/$defs/account' },
+    },
   },
   $defs: {
+    account: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['protocol', 'host', 'user'],
+      properties: {
+        protocol: { const: 'imap' },
+        host: { type: 'string', minLength: 1 },
+        port: { $ref: '#/$defs/port' },
+        tls: { enum: ['auto', 'implicit', 'starttls', 'none'] },
+        user: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+        passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+        passwordFile: { type: 'string', minLength: 1 },
+        folders: { type: 'array', items: { type: 'string', minLength: 1 } },
+        excludeFolders: { type: 'array', items: { type: 'string', minLength: 1 } },
+        identities: { type: 'array', items: { type: 'string', minLength: 3 } },
+      },
+    },
     // CouchDB's own rule for database names.
     dbName: { type: 'string', pattern: '^[a-z][a-z0-9_$()+/-]*$', maxLength: 238 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },

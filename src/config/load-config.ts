@@ -4,7 +4,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import envPaths from 'env-paths';
 import { RaindropError, errorCodes, type LogLevel } from '../core/index.js';
-import { type RaindropConfig, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
+import { type AccountFileEntry, type AccountSettings, type RaindropConfig, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
 
 /** Values given on the command line; undefined means "not given". */
 export interface ConfigFlags {
@@ -17,7 +17,7 @@ export interface ConfigFlags {
   extensions?: string[] | undefined;
 }
 
-type FileConfig = Partial<Pick<RaindropConfig, 'db' | 'dataDir' | 'port' | 'logLevel' | 'extensions'>> & { couchUrl?: string };
+type FileConfig = Partial<Pick<RaindropConfig, 'db' | 'dataDir' | 'port' | 'logLevel' | 'extensions'>> & { couchUrl?: string; accounts?: Record<string, AccountFileEntry> };
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });
 const validateFile = ajv.compile(configFileSchema);
@@ -77,7 +77,37 @@ export function loadConfig(flags: ConfigFlags = {}, env: Readonly<Record<string,
     port: merged.port as number,
     logLevel: merged.logLevel as LogLevel,
     extensions: ((merged.extensions ?? []) as string[]).map((d) => resolve(d)),
+    accounts: resolveAccounts(file.accounts ?? {}, env),
   };
+}
+
+/** Accounts with defaults applied: port 993 (implicit TLS) unless STARTTLS or no TLS is asked for. */
+function resolveAccounts(entries: Record<string, AccountFileEntry>, env: Readonly<Record<string, string | undefined>>): Record<string, AccountSettings> {
+  const out: Record<string, AccountSettings> = {};
+  for (const [name, entry] of Object.entries(entries)) {
+    const tls = entry.tls ?? 'auto';
+    const fromEnv = entry.passwordEnv === undefined ? undefined : env[entry.passwordEnv];
+    out[name] = {
+      name,
+      protocol: entry.protocol,
+      host: entry.host,
+      port: entry.port ?? (tls === 'starttls' || tls === 'none' ? 143 : 993),
+      tls,
+      user: entry.user,
+      password: entry.password ?? (fromEnv === '' ? undefined : fromEnv),
+      passwordFile: entry.passwordFile === undefined ? undefined : resolve(entry.passwordFile),
+      passwordEnv: entry.passwordEnv,
+      folders: entry.folders ?? [],
+      excludeFolders: entry.excludeFolders ?? [],
+      identities: entry.identities ?? [],
+    };
+  }
+  return out;
+}
+
+/** The config file as stored (for commands that edit it, e.g. `account add`); {} when absent. */
+export function readConfigFileContents(path: string): Record<string, unknown> {
+  return readConfigFile(path) as Record<string, unknown>;
 }
 
 function readConfigFile(path: string): FileConfig {

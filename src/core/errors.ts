@@ -49,6 +49,18 @@ export const errorCodes = {
   ABORTED: 'ABORTED',
   /** A compiled file a child process needs is missing: the project was not built. */
   NOT_BUILT: 'NOT_BUILT',
+  /** An account name is not configured (or already exists, for `account add`). */
+  ACCOUNT_UNKNOWN: 'ACCOUNT_UNKNOWN',
+  /** A mail server could not be reached: DNS, refused, reset, network unreachable. */
+  MAIL_UNREACHABLE: 'MAIL_UNREACHABLE',
+  /** A mail server did not answer in time (connect, greeting or a command). */
+  MAIL_TIMEOUT: 'MAIL_TIMEOUT',
+  /** TLS failed with a mail server (handshake, certificate, STARTTLS not offered). */
+  MAIL_TLS: 'MAIL_TLS',
+  /** A mail server refused the login (user name or password). */
+  MAIL_AUTH: 'MAIL_AUTH',
+  /** A mail server answered something unexpected (NO/BAD, a folder that vanished). */
+  MAIL_PROTOCOL: 'MAIL_PROTOCOL',
 } as const;
 
 export type ErrorCode = (typeof errorCodes)[keyof typeof errorCodes];

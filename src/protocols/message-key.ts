@@ -37,10 +37,12 @@ export function messageKey(bytes: Uint8Array): MessageKey {
  * start with something that looks like a header line. */
 function headerBlock(buffer: Buffer): Buffer | undefined {
   const head = buffer.subarray(0, Math.min(buffer.length, maxHeaderBytes));
-  // Tolerate a leading mbox "From " line and stray blank lines.
+  // Tolerate a leading mbox "From " line, and whitespace or blank lines before the first
+  // header (seen in real broken mail: " From: ..." on the first line).
   let start = 0;
   const text = head.toString('latin1');
   if (text.startsWith('From ')) start = text.indexOf('\n') + 1;
+  while (start < text.length && /[ \t\r\n]/.test(text[start] as string)) start++;
   if (!/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(text.slice(start, start + 1000))) return undefined;
   const end = text.slice(start).search(/\r?\n\r?\n/);
   return head.subarray(start, end < 0 ? head.length : start + end + 1);

@@ -10,8 +10,8 @@
 
 /** What the host puts into the context for the bootstrap to capture. */
 export interface BootstrapEnv {
-  /** Async host call, used with applySyncPromise: (op, argsJson) => string | ArrayBuffer | null. */
-  hostCall: { applySyncPromise(receiver: undefined, args: unknown[]): unknown };
+  /** Async host call, used with applySyncPromise: (op, argsJson | bytes) => string | ArrayBuffer | null. */
+  hostCall: { applySyncPromise(receiver: undefined, args: unknown[], options?: { arguments?: { copy?: boolean } }): unknown };
   /** Sync host helpers. Each call is a hop to the pool process's main thread: keep them
    * off the per-document path (document ids are computed in here, see docId). */
   toBase64(bytes: Uint8Array): string;
@@ -265,6 +265,14 @@ export function bootstrap(env: BootstrapEnv) {
       std: Object.freeze({
         decode: (bytes: Uint8Array, charset: string) => decode(bytes, charset),
         hash: (data: string | Uint8Array, algorithm = 'sha256') => hash(data, algorithm),
+        // Host-side helpers on the async path (answered in the pool process, one call each).
+        parseMime(bytes: Uint8Array) {
+          if (!(bytes instanceof Uint8Array)) throw new RdError('exception', 'rd.std.parseMime(bytes): pass the message bytes as a Uint8Array (rd.attachment(doc, name))');
+          const answer = hostCall.applySyncPromise(undefined, ['std.parseMime', bytes], { arguments: { copy: true } });
+          return json.parse(answer as string);
+        },
+        htmlToText: (html: string) => json.parse(hostCall.applySyncPromise(undefined, ['std.htmlToText', String(html)]) as string),
+        sanitizeHtml: (html: string) => json.parse(hostCall.applySyncPromise(undefined, ['std.sanitizeHtml', String(html)]) as string),
       }),
     });
   };

@@ -23,7 +23,10 @@ export interface LoadReport {
   cachedData?: IvmExternalCopy<ArrayBuffer>;
 }
 
-export type HostCall = (op: string, argsJson: string) => Promise<string | ArrayBuffer | null>;
+/** An operation of the isolate answered on the host: `open`, `attachment`, `query`,
+ * `myIdentities` (JSON text argument, answered by the pool's caller) or `std.*` (answered
+ * in the pool process, see mime.ts; `std.parseMime` takes bytes). */
+export type HostCall = (op: string, arg: string | Uint8Array) => Promise<string | ArrayBuffer | null>;
 
 export type RunOutcome =
   /** One JSON text per document (run) or one for the call (runLater), unparsed: the pool's

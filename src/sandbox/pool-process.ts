@@ -9,6 +9,7 @@ import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
 import type { SandboxLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
+import { runStd } from './mime.js';
 
 interface Slot {
   worker: IsolateWorker;
@@ -28,11 +29,13 @@ let nextCallId = 1;
 const send = (message: FromChild) => process.send?.(message);
 
 function hostCallFor(slot: () => Slot) {
-  return (op: string, argsJson: string) =>
-    new Promise<string | ArrayBuffer | null>((resolve, reject) => {
+  return (op: string, argsJson: string | Uint8Array) =>
+    // rd.std helpers (MIME parsing, HTML to text, sanitizing) are answered here, in the
+    // pool process: they need npm modules the isolate cannot load, and no database.
+    op.startsWith('std.') ? runStd(op, argsJson) : new Promise<string | ArrayBuffer | null>((resolve, reject) => {
       const callId = nextCallId++;
       pendingCalls.set(callId, { resolve, reject });
-      send({ type: 'call', jobId: slot().jobId, callId, op, argsJson });
+      send({ type: 'call', jobId: slot().jobId, callId, op, argsJson: String(argsJson) });
     }).then((value) => {
       if (value instanceof Uint8Array) {
         const copy = new ivm.ExternalCopy(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));

@@ -1,0 +1,74 @@
+import { RaindropError, errorCodes, type RdKey } from '../../core/index.js';
+import { useDatabase } from '../../couch/connect.js';
+import { flagSchemas, userConfidence, userWriter } from '../../protocols/imap/items.js';
+import { SchemaRegistry } from '../../schema/registry.js';
+import { writeValidatedItem } from '../../schema/validated-write.js';
+import type { Command } from '../command.js';
+import { exitCodes } from '../exit-codes.js';
+
+const actions = {
+  seen: [flagSchemas.seen, 'seen', true],
+  unseen: [flagSchemas.seen, 'seen', false],
+  flag: [flagSchemas.flagged, 'flagged', true],
+  unflag: [flagSchemas.flagged, 'flagged', false],
+  archive: [flagSchemas.archived, 'archived', true],
+  delete: [flagSchemas.deleted, 'deleted', true],
+  undelete: [flagSchemas.deleted, 'deleted', false],
+} as const;
+
+/** A message key from the command line: a Message-ID (angle brackets optional) or a JSON key. */
+function parseKey(text: string): RdKey {
+  if (text.startsWith('[')) {
+    try {
+      const key = JSON.parse(text) as unknown;
+      if (Array.isArray(key) && key[0] === 'email' && typeof key[1] === 'string') return ['email', key[1]];
+    } catch {
+      // fall through to the message below
+    }
+    throw new RaindropError(errorCodes.USAGE, `"${text}" is not a message key such as ["email","id@host"]`);
+  }
+  const id = text.replace(/^<|>$/g, '').trim();
+  if (id.length === 0) throw new RaindropError(errorCodes.USAGE, 'an empty message id');
+  return ['email', id];
+}
+
+export const markCommand: Command = {
+  name: 'mark',
+  summary: 'mark messages seen, unseen, flagged, archived or deleted (sent to the server by sync)',
+  help: `Usage: raindrop mark --seen|--unseen|--flag|--unflag|--archive|--delete|--undelete KEY... [--json]
+
+Records your change as a user-state item (rd.msg.seen, rd.msg.flagged, rd.msg.archived,
+rd.msg.deleted written by "user"); the next "raindrop sync" sends it to every account
+holding the message, once, and records the outcome in rd.imap.push. KEY is a Message-ID
+(angle brackets optional) or a JSON key ["email","<id>"].
+
+Examples:
+  raindrop mark --seen 20240101.1234@example.org
+  raindrop mark --archive '<abc@example.org>' && raindrop sync`,
+  options: Object.fromEntries(Object.keys(actions).map((a) => [a, { type: 'boolean' as const }])),
+  async run(ctx, values, positionals) {
+    const chosen = (Object.keys(actions) as Array<keyof typeof actions>).filter((a) => values[a] === true);
+    if (chosen.length !== 1) throw new RaindropError(errorCodes.USAGE, `give exactly one of ${Object.keys(actions).map((a) => `--${a}`).join(', ')}`);
+    if (positionals.length === 0) throw new RaindropError(errorCodes.USAGE, 'give at least one message key (Message-ID)');
+    const [schemaId, field, value] = actions[chosen[0] as keyof typeof actions];
+    const keys = positionals.map(parseKey);
+    const server = await ctx.openServer();
+    try {
+      const db = useDatabase(server.couch, ctx.config.db);
+      const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+      try {
+        let written = 0;
+        for (const key of keys) {
+          const r = await writeValidatedItem(registry, db, { key, schemaId, writer: userWriter, category: 'provider', confidence: userConfidence, source: null, fields: { [field]: value } });
+          if (r.written) written++;
+        }
+        ctx.output.data({ schema: schemaId, value, keys, written }, `${written} of ${keys.length} marked ${chosen[0]}; "raindrop sync" sends it to the server`);
+        return exitCodes.ok;
+      } finally {
+        await registry.close();
+      }
+    } finally {
+      await server.release();
+    }
+  },
+};

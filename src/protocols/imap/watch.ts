@@ -1,0 +1,79 @@
+import { connectAccount } from './connect.js';
+import { imapLimits } from './limits.js';
+import { type AccountSummary, type SyncOptions, backoffMs, syncAccount } from './sync-account.js';
+
+export interface WatchOptions extends SyncOptions {
+  stop: Promise<void>;
+  /** After every sync pass (the first full one, then INBOX on new mail, all on poll). */
+  onPass?: ((summary: AccountSummary) => void) | undefined;
+  /** Poll interval for the other folders (default imapLimits.pollIntervalMs). */
+  pollMs?: number | undefined;
+}
+
+/**
+ * Keeps an account in step until `stop` resolves: a full sync, then IDLE on INBOX; new
+ * mail there syncs INBOX at once, and every poll interval all folders are synced. Never
+ * more than one connection at a time. Failures are retried with backoff, forever: watch
+ * mode is meant to run for days (the status document shows the last error meanwhile).
+ */
+export async function watchAccount(opts: WatchOptions): Promise<void> {
+  let stopped = false;
+  void opts.stop.then(() => (stopped = true));
+  let failures = 0;
+  let only: string[] | undefined;
+  let lastFull = 0;
+  while (!stopped) {
+    const full = only === undefined;
+    const summary = await syncAccount({ ...opts, folders: only ?? opts.folders });
+    opts.onPass?.(summary);
+    if (full && summary.result === 'ok') lastFull = Date.now();
+    if (summary.result === 'failed') {
+      failures++;
+      only = undefined;
+      await wait(backoffMs(Math.min(failures, 10)), opts.stop);
+      continue;
+    }
+    failures = 0;
+    if (stopped) break;
+    // Wait on INBOX for new mail, the poll interval, a dropped connection or stop.
+    const pollMs = opts.pollMs ?? imapLimits.pollIntervalMs;
+    type WakeUp = 'exists' | 'poll' | 'closed' | 'stop';
+    let event = 'poll' as WakeUp;
+    let inbox = 'INBOX';
+    try {
+      const conn = await connectAccount(opts.account, opts.logger);
+      try {
+        const box = await conn.client.mailboxOpen('INBOX');
+        inbox = box.path;
+        event = await new Promise<WakeUp>((resolve) => {
+          const timer = setTimeout(() => finish('poll'), Math.max(0, lastFull + pollMs - Date.now()));
+          function finish(why: WakeUp) {
+            clearTimeout(timer);
+            resolve(why);
+          }
+          conn.client.once('exists', () => finish('exists'));
+          conn.client.once('close', () => finish('closed'));
+          void opts.stop.then(() => finish('stop'));
+          void conn.client.idle().catch(() => finish('closed'));
+        });
+      } finally {
+        await conn.close();
+      }
+    } catch (err) {
+      opts.logger.warn('watching INBOX failed; syncing again', { account: opts.account.name, error: (err as Error).message });
+      event = 'closed';
+      await wait(backoffMs(1), opts.stop);
+    }
+    only = event === 'exists' ? [inbox] : undefined;
+  }
+}
+
+function wait(ms: number, stop: Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void stop.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
