@@ -8,6 +8,7 @@ import type { OpenServer } from '../../couch/open-server.js';
 import { useDatabase } from '../../couch/connect.js';
 import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
+import { importPaths } from '../../protocols/import/import-messages.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -45,13 +46,15 @@ queue on every change, and keeps running until Ctrl-C (SIGINT) or SIGTERM. With 
 Other raindrop commands find a running serve through the data directory.
 
 Options:
-  --port N   port for the embedded server (0: any free port)
+  --port N        port for the embedded server (0: any free port)
+  --import PATH   import mail from PATH before the queue starts (repeatable; mail
+                  already stored is skipped, so this is safe on every start)
 
 Examples:
   raindrop serve
   raindrop serve --data-dir ./mail-data --port 6001`,
-  options: { port: { type: 'string' } },
-  async run(ctx) {
+  options: { port: { type: 'string' }, import: { type: 'string', multiple: true } },
+  async run(ctx, values) {
     const server = await ctx.openServer('serve');
     try {
       if (server.source === 'running') {
@@ -68,6 +71,16 @@ Examples:
         { url: server.couch.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
         `Raindrop is serving ${server.couch.url}/${report.db}\n${login}\nPress Ctrl-C to stop.`,
       );
+      const importPathsGiven = Array.isArray(values.import) ? values.import.map(String) : [];
+      if (importPathsGiven.length > 0) {
+        const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
+        try {
+          const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
+          ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
+        } finally {
+          await registry.close();
+        }
+      }
       await runQueueUntilStopped(ctx, server);
       ctx.logger.info('stopping');
       return exitCodes.ok;
