@@ -9,6 +9,7 @@ import type { Db } from '../../src/couch/connect.js';
 import type { CouchDoc } from '../../src/couch/documents.js';
 import { pushDesignDocs, readDesignDocs } from '../../src/couch/push-design-docs.js';
 import { SchemaRegistry } from '../../src/schema/registry.js';
+import { QueueRunner } from '../../src/queue/queue-runner.js';
 import { writeValidatedItem } from '../../src/schema/validated-write.js';
 
 export const queueFixtures = join(projectRoot, 'test/fixtures/queue-extensions');
@@ -42,4 +43,14 @@ export async function snapshot(db: Db): Promise<Record<string, unknown>> {
     out[id] = { ...rest, ...(_attachments ? { _attachments: Object.keys(_attachments).sort() } : {}) };
   }
   return out;
+}
+
+/** Runs the queue over the database until idle, with a fresh runner, and closes it. */
+export async function runQueueOnce(db: Db, registry: SchemaRegistry, poolSize = 2) {
+  const runner = await QueueRunner.start({ db, registry, logger: silentLogger, poolSize });
+  try {
+    return await runner.runUntilIdle();
+  } finally {
+    await runner.close();
+  }
 }

@@ -1,25 +1,17 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docIdFor, silentLogger } from '../../src/core/index.js';
+import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
-import { QueueRunner } from '../../src/queue/queue-runner.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
 import { writeValidatedItem } from '../../src/schema/validated-write.js';
-import { prepareQueueDb, writeRaw } from '../helpers/queue.js';
+import { prepareQueueDb, runQueueOnce, writeRaw } from '../helpers/queue.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('queuedeps');
 let registry: SchemaRegistry;
 let extDir: string;
 
-const run = async () => {
-  const runner = await QueueRunner.start({ db: t.db, registry, logger: silentLogger, poolSize: 1 });
-  try {
-    return await runner.runUntilIdle();
-  } finally {
-    await runner.close();
-  }
-};
+const run = () => runQueueOnce(t.db, registry, 1);
 const setConfig = (tag: string) =>
   writeValidatedItem(registry, t.db, { key: ['config', 'global'], schemaId: 'rd.test.config', writer: 'ui.settings', category: 'provider', source: null, fields: { tag } });
 

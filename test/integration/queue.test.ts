@@ -5,23 +5,15 @@ import { installExtensions } from '../../src/cli/install-extensions.js';
 import { docIdFor, silentLogger } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import { bulkWrite } from '../../src/couch/bulk-write.js';
-import { QueueRunner } from '../../src/queue/queue-runner.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
-import { prepareQueueDb, writeRaw } from '../helpers/queue.js';
+import { prepareQueueDb, runQueueOnce, writeRaw } from '../helpers/queue.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('queue');
 let registry: SchemaRegistry;
 let extDir: string;
 
-const run = async () => {
-  const runner = await QueueRunner.start({ db: t.db, registry, logger: silentLogger, poolSize: 2 });
-  try {
-    return await runner.runUntilIdle();
-  } finally {
-    await runner.close();
-  }
-};
+const run = () => runQueueOnce(t.db, registry, 2);
 const id = (key: string, schema: string, type = 'email') => docIdFor([type, key], schema);
 
 beforeAll(async () => {
