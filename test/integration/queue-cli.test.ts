@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, useDatabase } from '../../src/couch/connect.js';
 import { destroyDatabase, ensureDatabase } from '../../src/couch/ensure-database.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
-import { prepareQueueDb, queueFixtures, snapshot, writeRaw } from '../helpers/queue.js';
+import { prepareQueueDb, queueFixtures, runQueueOnce, snapshot, writeRaw } from '../helpers/queue.js';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
@@ -97,6 +97,17 @@ describe('queue commands', () => {
       watcher.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+
+  it('two workers on one database (write conflicts re-read and re-merged) end in the same state as one', async () => {
+    const reference = await seeded('onework', 80);
+    await runQueueOnce(reference.db, reference.registry);
+    const expected = await snapshot(reference.db);
+    const shared = await seeded('twowork', 80);
+    const [a, b] = await Promise.all([runQueueOnce(shared.db, shared.registry, 1), runQueueOnce(shared.db, shared.registry, 1)]);
+    expect(a.ran + b.ran).toBeGreaterThan(0);
+    await runQueueOnce(shared.db, shared.registry);
+    expect(await snapshot(shared.db)).toEqual(expected);
   });
 
   it('ends in the same state after being killed with SIGKILL at random points', async () => {
