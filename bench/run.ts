@@ -15,6 +15,7 @@ import { type Measurement, formatTable } from './harness.js';
 import { sandboxBenchmark } from './sandbox.bench.js';
 import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
+import { imapSyncBenchmark } from './imap-sync.bench.js';
 
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
@@ -26,7 +27,7 @@ try {
   const results = new Map<string, Measurement>();
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   const chosen = only.length === 0 ? all : all.filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
   for (const benchmark of chosen) {

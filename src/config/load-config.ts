@@ -147,3 +147,9 @@ export async function writeConfigFile(path: string, contents: Record<string, unk
 export function processEnv(): Readonly<Record<string, string | undefined>> {
   return process.env;
 }
+
+/** Where the shared mail corpora are (benchmarks): RAINDROP_CORPUS_DIR, default the
+ * project's sibling ../shared/corpus as laid out on developer machines and in CI. */
+export function corpusDirSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
+  return resolve(env.RAINDROP_CORPUS_DIR ?? '/work/shared/corpus');
+}

@@ -64,8 +64,9 @@ describe('raindrop CLI', () => {
     expect(status.code, status.stderr).toBe(0);
     const parsed = JSON.parse(status.stdout) as { db: string; docCount: number; schemas: Record<string, number> };
     const schemaFiles = (await readdir(join(projectRoot, 'schemas'))).filter((f) => f.endsWith('.json')).length;
-    // The design docs plus one rd.core.schema document per schema file.
-    expect(parsed).toMatchObject({ db, docCount: ddocs.length + schemaFiles, schemas: { 'rd.core.schema': schemaFiles } });
+    const builtIns = (await readdir(join(projectRoot, 'extensions'))).filter((f) => f.endsWith('.js')).length;
+    // The design docs, one rd.core.schema document per schema file, one rd.ext.workqueue per built-in extension.
+    expect(parsed).toMatchObject({ db, docCount: ddocs.length + schemaFiles + builtIns, schemas: { 'rd.core.schema': schemaFiles } });
     expect(status.stdout).not.toContain(t.password);
     await t.couch.server.db.destroy(db);
   });
@@ -173,18 +174,26 @@ describe('raindrop CLI', () => {
     const args = ['--couch', couchUrlWithLogin(), '--db', db, '--json', '--extensions', dir];
     const init = await runCli(['init', ...args], env);
     expect(init.code, init.stderr).toBe(0);
-    expect(JSON.parse(init.stdout)).toMatchObject({ extensions: { installed: [{ id: 'example.subject-words', written: true }], refused: [], removed: [] } });
+    // The built-in extensions (extensions/*.js) are installed too.
+    const mine = (r: { extensions: { installed: Array<{ id: string }> } }) => r.extensions.installed.filter((e) => !e.id.startsWith('rd.ext.'));
+    const first = JSON.parse(init.stdout) as { extensions: { installed: Array<{ id: string }>; refused: unknown[]; removed: unknown[] } };
+    expect(mine(first)).toMatchObject([{ id: 'example.subject-words', written: true }]);
+    expect(first.extensions).toMatchObject({ refused: [], removed: [] });
     const list = await runCli(['ext', 'list', ...args], env);
-    expect(JSON.parse(list.stdout)).toMatchObject({ extensions: [{ id: 'example.subject-words', source_schemas: ['rd.msg.email'], enabled: true, file: 'words.js' }] });
+    expect((JSON.parse(list.stdout) as { extensions: Array<{ id: string }> }).extensions.filter((e) => !e.id.startsWith('rd.ext.'))).toMatchObject([{ id: 'example.subject-words', source_schemas: ['rd.msg.email'], enabled: true, file: 'words.js' }]);
     // A broken file is refused (exit 9) without stopping the others; a removed file is uninstalled.
     await writeFile(join(dir, 'broken.js'), 'export default 42;');
     const again = await runCli(['init', ...args], env);
     expect(again.code).toBe(9);
-    expect(JSON.parse(again.stdout)).toMatchObject({ extensions: { installed: [{ id: 'example.subject-words', written: false }], refused: [{ problems: [expect.stringMatching(/export default/)] }] } });
+    const second = JSON.parse(again.stdout) as { extensions: { installed: Array<{ id: string }> } };
+    expect(mine(second)).toMatchObject([{ id: 'example.subject-words', written: false }]);
+    expect(second).toMatchObject({ extensions: { refused: [{ problems: [expect.stringMatching(/export default/)] }] } });
     await rm(join(dir, 'words.js'));
     await rm(join(dir, 'broken.js'));
     const removed = await runCli(['init', ...args], env);
-    expect(JSON.parse(removed.stdout)).toMatchObject({ extensions: { installed: [], removed: [expect.stringContaining('rd.ext.workqueue')] } });
+    const third = JSON.parse(removed.stdout) as { extensions: { installed: Array<{ id: string }> } };
+    expect(mine(third)).toEqual([]);
+    expect(third).toMatchObject({ extensions: { removed: [expect.stringContaining('rd.ext.workqueue')] } });
     await t.couch.server.db.destroy(db);
   });
 
