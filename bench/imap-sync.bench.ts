@@ -75,6 +75,7 @@ export function imapSyncBenchmark(couch: Couch): Benchmark {
           account: { name: 'bench', protocol: 'imap', host: dovecot.host, port: dovecot.port, tls: 'none', user: dovecot.user, password: dovecot.password, passwordFile: undefined, passwordEnv: undefined, folders: ['INBOX'], excludeFolders: [], identities: [] },
         });
         const syncSeconds = (performance.now() - t0) / 1000;
+        log(JSON.stringify((globalThis as any).__prof));
         clearInterval(sampler);
         await registry.close();
         if (summary.result !== 'ok' || summary.fetched !== count) throw new Error(`imap-sync: sync ${summary.result}, ${summary.fetched} of ${count} messages (${summary.error?.message ?? ''})`);

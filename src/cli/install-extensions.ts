@@ -1,7 +1,8 @@
 import { basename, join } from 'node:path';
 import { projectRoot } from '../core/entry-points.js';
 import type { Logger } from '../core/index.js';
-import { callCouch, type Db } from '../couch/connect.js';
+import type { Db } from '../couch/connect.js';
+import { listByKeyType } from '../couch/list-by-key-type.js';
 import { removeSchemaItem } from '../couch/schema-items/write-schema-item.js';
 import type { SchemaRegistry } from '../schema/registry.js';
 import { writeValidatedItem } from '../schema/validated-write.js';
@@ -71,8 +72,5 @@ export async function installExtensions(registry: SchemaRegistry, db: Db, dirs: 
 }
 
 export async function installedExtensionIds(db: Db): Promise<string[]> {
-  const view = (await callCouch(db.couch, 'listing installed extensions', () =>
-    db.scope.view('rd_core', 'by_schema', { key: extensionSchemaId, reduce: false }),
-  )) as { rows: Array<{ id: string }> };
-  return view.rows.map((r) => r.id);
+  return (await listByKeyType(db, 'ext', extensionSchemaId)).map((d) => d._id);
 }

@@ -19,6 +19,59 @@ export interface ItemUpdate {
   next(current: Fields | undefined): Fields | 'remove' | 'keep';
 }
 
+type Pending = ItemUpdate & { id: string };
+
+/** What one round of updates writes: the documents, and which updates each came from. */
+export interface PlannedUpdates {
+  docs: CouchDoc[];
+  byDoc: Map<string, ItemUpdate[]>;
+}
+
+/**
+ * The pure half of `updateItems`: given the stored documents (by id; absent = missing),
+ * compute each writer's next fields, validate them all against the installed schemas
+ * (throws on anything invalid, so nothing invalid is written) and build the documents
+ * that change. Lets a caller write them in the same `_bulk_docs` as other documents.
+ */
+export async function planItemUpdates(registry: SchemaRegistry, stored: ReadonlyMap<string, CouchDoc>, updates: readonly ItemUpdate[]): Promise<PlannedUpdates> {
+  const pending: Pending[] = updates.map((u) => ({ ...u, id: docIdFor(u.key, u.schemaId) }));
+  // Per (doc, writer): the fields after every update of this round, applied in order.
+  const finals = new Map<string, { update: Pending; fields: Fields | 'remove' | 'keep' }>();
+  for (const update of pending) {
+    const slot = `${update.id}\u0000${update.writer}`;
+    const before = finals.get(slot);
+    const current = before ? (before.fields === 'remove' ? undefined : before.fields === 'keep' ? itemsOf(stored.get(update.id)).get(update.writer)?.fields : before.fields) : itemsOf(stored.get(update.id)).get(update.writer)?.fields;
+    const next = update.next(current);
+    finals.set(slot, { update, fields: next === 'keep' && before ? before.fields : next });
+  }
+  const entries = [...finals.values()].filter((f) => f.fields !== 'keep');
+  const toCheck = entries.filter((e) => e.fields !== 'remove');
+  const checks = await registry.checkMany(toCheck.map((e) => ({ key: e.update.key, schemaId: e.update.schemaId, writer: e.update.writer, fields: e.fields as Fields })));
+  const checked = new Map(toCheck.map((e, i) => [e, checks[i]]));
+  const docs = new Map<string, CouchDoc>();
+  for (const entry of entries) {
+    const { update } = entry;
+    const base = docs.get(update.id) ?? stored.get(update.id);
+    if (entry.fields === 'remove') {
+      if (!base) continue;
+      const removed = removeItem(base, update.writer);
+      if (removed.changed) docs.set(update.id, removed.doc);
+    } else {
+      const check = checked.get(entry);
+      if (!check?.ok) throw new RaindropError(errorCodes.VALIDATION_FAILED, check?.message ?? `${update.schemaId} check failed`, { details: { schema: update.schemaId, writer: update.writer } });
+      const merged = applyItem(base, { key: update.key, schemaId: update.schemaId, schemaVersion: check.version, writer: update.writer, category: 'provider', confidence: update.confidence ?? 1, source: null, fields: check.fields });
+      if (merged.changed) docs.set(update.id, merged.doc);
+    }
+  }
+  const byDoc = new Map<string, ItemUpdate[]>();
+  for (const { id, ...update } of pending) {
+    const list = byDoc.get(id);
+    if (list) list.push(update);
+    else byDoc.set(id, [update]);
+  }
+  return { docs: [...docs.values()], byDoc };
+}
+
 /**
  * Applies many item updates with one `_bulk_docs` round (plus one per conflict round):
  * read the documents, compute each writer's next fields, validate them all against the
@@ -26,46 +79,17 @@ export interface ItemUpdate {
  * that document and computes its update again. Returns how many documents were written.
  */
 export async function updateItems(registry: SchemaRegistry, db: Db, updates: readonly ItemUpdate[]): Promise<number> {
-  let pending = updates.map((u) => ({ ...u, id: docIdFor(u.key, u.schemaId) }));
+  let pending: readonly ItemUpdate[] = updates;
   let written = 0;
   for (let round = 0; pending.length > 0; round++) {
     if (round > couchLimits.conflictRetries) {
-      throw new RaindropError(errorCodes.COUCH_CONFLICT, `${pending.length} documents kept conflicting, e.g. ${pending[0]?.id}; another process keeps rewriting them`);
+      const first = pending[0] as ItemUpdate;
+      throw new RaindropError(errorCodes.COUCH_CONFLICT, `${pending.length} documents kept conflicting, e.g. ${docIdFor(first.key, first.schemaId)}; another process keeps rewriting them`);
     }
-    const stored = await bulkGet(db, [...new Set(pending.map((p) => p.id))]);
-    // Per (doc, writer): the fields after every update of this round, applied in order.
-    const finals = new Map<string, { update: (typeof pending)[number]; fields: Fields | 'remove' | 'keep' }>();
-    for (const update of pending) {
-      const slot = `${update.id}\u0000${update.writer}`;
-      const before = finals.get(slot);
-      const current = before ? (before.fields === 'remove' ? undefined : before.fields === 'keep' ? itemsOf(stored.get(update.id)).get(update.writer)?.fields : before.fields) : itemsOf(stored.get(update.id)).get(update.writer)?.fields;
-      const next = update.next(current);
-      finals.set(slot, { update, fields: next === 'keep' && before ? before.fields : next });
-    }
-    const entries = [...finals.values()].filter((f) => f.fields !== 'keep');
-    const toCheck = entries.filter((e) => e.fields !== 'remove');
-    const checks = await registry.checkMany(toCheck.map((e) => ({ key: e.update.key, schemaId: e.update.schemaId, writer: e.update.writer, fields: e.fields as Fields })));
-    const checked = new Map(toCheck.map((e, i) => [e, checks[i]]));
-    const docs = new Map<string, CouchDoc>();
-    const byDoc = new Map<string, Array<(typeof pending)[number]>>();
-    for (const entry of entries) {
-      const { update } = entry;
-      const base = docs.get(update.id) ?? stored.get(update.id);
-      if (entry.fields === 'remove') {
-        if (!base) continue;
-        const removed = removeItem(base, update.writer);
-        if (removed.changed) docs.set(update.id, removed.doc);
-      } else {
-        const check = checked.get(entry);
-        if (!check?.ok) throw new RaindropError(errorCodes.VALIDATION_FAILED, check?.message ?? `${update.schemaId} check failed`, { details: { schema: update.schemaId, writer: update.writer } });
-        const merged = applyItem(base, { key: update.key, schemaId: update.schemaId, schemaVersion: check.version, writer: update.writer, category: 'provider', confidence: update.confidence ?? 1, source: null, fields: check.fields });
-        if (merged.changed) docs.set(update.id, merged.doc);
-      }
-    }
-    for (const update of pending) byDoc.set(update.id, [...(byDoc.get(update.id) ?? []), update]);
-    const list = [...docs.values()];
-    const results = await bulkWrite(db, list);
-    const retry: typeof pending = [];
+    const stored = await bulkGet(db, pending.map((p) => docIdFor(p.key, p.schemaId)));
+    const { docs, byDoc } = await planItemUpdates(registry, stored, pending);
+    const results = await bulkWrite(db, docs);
+    const retry: ItemUpdate[] = [];
     results.forEach((r) => {
       if (r.ok) written++;
       else if (r.conflict) retry.push(...(byDoc.get(r.id) ?? []));

@@ -24,6 +24,7 @@ export class BatchWriter {
   private readonly state = new Map<string, CouchDoc | null>();
   private readonly ops = new Map<string, Op[]>();
   private readonly uploads = new Map<string, PendingUpload[]>();
+  private readonly attachments = new Map<string, Buffer>();
 
   constructor(private readonly db: Db) {}
 
@@ -43,6 +44,15 @@ export class BatchWriter {
   /** The current document (undefined: not loaded; null: does not exist). */
   get(id: string): CouchDoc | null | undefined {
     return this.state.get(id);
+  }
+
+  /** Attachment bytes fetched ahead for this batch (see prefetch.ts). */
+  cacheAttachment(id: string, name: string, bytes: Buffer): void {
+    this.attachments.set(`${id}\u0000${name}`, bytes);
+  }
+
+  cachedAttachment(id: string, name: string): Buffer | undefined {
+    return this.attachments.get(`${id}\u0000${name}`);
   }
 
   /** Applies one writer's item; the document must have been loaded. */

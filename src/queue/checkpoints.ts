@@ -16,6 +16,8 @@ export interface Checkpoint {
   lane: 'incoming' | 'backlog';
   processed?: number;
   caught_up?: boolean;
+  /** While an edited extension replays: the code it replaced. */
+  previous_code_hash?: string;
 }
 
 export const checkpointId = (extension: string) => docIdFor(['ext', extension], checkpointSchemaId);

@@ -28,6 +28,8 @@ export function batchHostServices(db: Db, writer: BatchWriter, registry: SchemaR
       }));
     },
     async attachment(id, name) {
+      const cached = writer.cachedAttachment(id, name);
+      if (cached) return cached;
       const inBatch = writer.get(id)?._attachments?.[name];
       if (inBatch?.data !== undefined) return Buffer.from(inBatch.data, 'base64');
       return (await readAttachment(db, id, name)) ?? null;

@@ -10,4 +10,10 @@ export const queueLimits = {
   /** Poll interval of `--watch` when the feed is quiet is the follower's longpoll; this
    * is only the pause between passes that found nothing to merge. */
   idlePauseMs: 200,
+  /** Attachment bytes fetched ahead per extension run in a batch: a batch of raw mail
+   * is typically 10-30 MB; past this, reads go to the server one by one. */
+  prefetchBytes: 64 * 1024 * 1024,
+  /** Attachment requests in flight while prefetching: enough to hide the latency of
+   * each, few enough not to crowd out the batch's other requests. */
+  prefetchConcurrency: 8,
 } as const;

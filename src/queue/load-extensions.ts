@@ -1,6 +1,6 @@
 import { type Logger } from '../core/index.js';
-import { callCouch, type Db } from '../couch/connect.js';
-import type { CouchDoc } from '../couch/documents.js';
+import type { Db } from '../couch/connect.js';
+import { listByKeyType } from '../couch/list-by-key-type.js';
 import type { ExtensionDeclaration } from '../sandbox/types.js';
 import type { QueueExtension } from './extension-set.js';
 
@@ -8,12 +8,9 @@ export const extensionSchemaId = 'rd.ext.workqueue';
 
 /** The enabled extensions stored in the database (`raindrop init` put them there). */
 export async function loadStoredExtensions(db: Db, logger: Logger): Promise<QueueExtension[]> {
-  const view = (await callCouch(db.couch, 'loading extensions', () =>
-    db.scope.view('rd_core', 'by_schema', { key: extensionSchemaId, reduce: false, include_docs: true }),
-  )) as unknown as { rows: Array<{ doc?: CouchDoc }> };
   const out: QueueExtension[] = [];
-  for (const { doc } of view.rows) {
-    if (!doc || doc.enabled === false) continue;
+  for (const doc of await listByKeyType(db, 'ext', extensionSchemaId)) {
+    if (doc.enabled === false) continue;
     if (typeof doc.code !== 'string' || typeof doc.code_hash !== 'string') {
       logger.warn('skipping an extension document without code', { id: doc._id });
       continue;

@@ -8,6 +8,7 @@ import type { CheckOutcome, SchemaRegistry } from '../schema/registry.js';
 import { BatchWriter } from './batch-writer.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
+import { prefetchAttachments } from './prefetch.js';
 import { type ProvenanceEntry, isBookkeeping, provenanceId, sourceHash } from './provenance.js';
 
 export interface QueueContext {
@@ -92,6 +93,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       toRun.push({ doc, hash, entry });
     }
     if (toRun.length === 0) continue;
+    await prefetchAttachments(ctx.db, writer, toRun.map((t) => t.doc));
     const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
     const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services);
     const checks = await checkOutputs(ctx.registry, ext, results);

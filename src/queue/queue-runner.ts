@@ -34,6 +34,8 @@ interface Lane {
   kind: 'incoming' | 'backlog';
   extensions: QueueExtension[];
   since: Seq | undefined;
+  /** Backlog: the code hash each edited extension replaced (absent for new ones). */
+  previous?: Map<string, string>;
 }
 
 /**
@@ -90,7 +92,8 @@ export class QueueRunner {
         if (lane.kind === 'incoming' && incomingSeq === undefined) incomingSeq = result.lastSeq;
         if (lane.kind === 'backlog') {
           // The replay is complete: outputs of the old code it did not produce again go.
-          for (const ext of lane.extensions) await removeUnvisitedOutputs(this.ctx, ext);
+          // Only an edited extension can have any (the lookup builds a view: not free).
+          for (const ext of lane.extensions) if (lane.previous?.has(ext.declaration.id)) await removeUnvisitedOutputs(this.ctx, ext);
           // Join the incoming lane at its checkpoint, which was written before this
           // replay reached the head: changes delivered twice are skipped by provenance.
           await this.checkpoint(lane.extensions, incomingSeq ?? result.lastSeq, 'incoming', true);
@@ -138,7 +141,7 @@ export class QueueRunner {
     const active = this.extensions.filter((e) => !this.options.only || this.options.only.includes(e.declaration.id));
     const checkpoints = await readCheckpoints(this.ctx.db, active.map((e) => e.declaration.id));
     const incoming = new Map<string, Lane>();
-    const backlog: Lane = { kind: 'backlog', extensions: [], since: undefined };
+    const backlog: Lane = { kind: 'backlog', extensions: [], since: undefined, previous: new Map() };
     const resumable: Array<string | undefined> = [];
     for (const ext of active) {
       const cp = checkpoints.get(ext.declaration.id);
@@ -150,6 +153,8 @@ export class QueueRunner {
         incoming.set(key, lane);
       } else {
         backlog.extensions.push(ext);
+        const replaced = cp && cp.code_hash !== ext.codeHash ? cp.code_hash : cp?.previous_code_hash;
+        if (replaced !== undefined) backlog.previous?.set(ext.declaration.id, replaced);
         resumable.push(cp && cp.code_hash === ext.codeHash && cp.lane === 'backlog' ? JSON.stringify(cp.seq) : undefined);
       }
     }
@@ -193,14 +198,17 @@ export class QueueRunner {
     // A batch that changed nothing does not move the checkpoint: writing one is itself a
     // change on the feed, and the next batch would see it and write another, forever.
     // Re-reading such changes after a restart costs only a provenance lookup.
-    if (stats.ran > 0 || stats.written > 0) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming');
+    if (stats.ran > 0 || stats.written > 0) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming', lane.previous);
     lane.since = batch.lastSeq;
     this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats });
     return stats;
   }
 
-  private async checkpoint(extensions: readonly QueueExtension[], seq: Seq | undefined, lane: Checkpoint['lane'], caughtUp: boolean): Promise<void> {
+  private async checkpoint(extensions: readonly QueueExtension[], seq: Seq | undefined, lane: Checkpoint['lane'], caughtUp: boolean, previousOf?: Map<string, string>): Promise<void> {
     if (seq === undefined) return;
-    await writeCheckpoints(this.ctx.db, this.ctx.registry, extensions.map((e) => ({ extension: e.declaration.id, code_hash: e.codeHash, seq, lane, caught_up: caughtUp })));
+    await writeCheckpoints(this.ctx.db, this.ctx.registry, extensions.map((e) => {
+      const previous = lane === 'backlog' ? previousOf?.get(e.declaration.id) : undefined;
+      return { extension: e.declaration.id, code_hash: e.codeHash, seq, lane, caught_up: caughtUp, ...(previous === undefined ? {} : { previous_code_hash: previous }) };
+    }));
   }
 }

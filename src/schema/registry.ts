@@ -1,7 +1,8 @@
 import { RaindropError, errorCodes, silentLogger, type JsonValue, type Logger, type RdKey } from '../core/index.js';
 import { bulkGet } from '../couch/bulk-get.js';
 import { type ChangesFollower, followChanges } from '../couch/changes-follower.js';
-import { callCouch, type Db } from '../couch/connect.js';
+import type { Db } from '../couch/connect.js';
+import { listByKeyType } from '../couch/list-by-key-type.js';
 import { databaseInfo } from '../couch/database-info.js';
 import type { CouchDoc } from '../couch/documents.js';
 import { type FullItem, itemContentHash, itemsOf, rebuildDoc, topLevelFields } from '../couch/schema-items/merge.js';
@@ -180,10 +181,7 @@ export class SchemaRegistry {
     // The feed position first, then the documents: a change in between is seen twice
     // (harmless), never missed.
     this.loadedAt = (await databaseInfo(this.db))?.updateSeq;
-    const view = (await callCouch(this.db.couch, 'loading schemas', () =>
-      this.db.scope.view('rd_core', 'by_schema', { key: schemaSchemaId, reduce: false, include_docs: true }),
-    )) as unknown as { rows: Array<{ doc?: CouchDoc }> };
-    for (const row of view.rows) if (row.doc) this.accept(definitionOf(row.doc));
+    for (const doc of await listByKeyType(this.db, 'schema', schemaSchemaId)) this.accept(definitionOf(doc));
   }
 }
 

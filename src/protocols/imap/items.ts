@@ -9,6 +9,7 @@ export const userConfidence = 2;
 
 export const locationSchema = 'rd.msg.location';
 export const folderStateSchema = 'rd.imap.folder-state';
+export const folderUidsSchema = 'rd.imap.folder-uids';
 export const pushSchema = 'rd.imap.push';
 export const syncStatusSchema = 'rd.core.sync-status';
 export const flagSchemas = { seen: 'rd.msg.seen', flagged: 'rd.msg.flagged', deleted: 'rd.msg.deleted', archived: 'rd.msg.archived' } as const;

@@ -12,6 +12,10 @@ export const imapLimits = {
    * 32 MB bounds the heap even for a folder of large attachments. A single larger
    * message is fetched alone. */
   batchBytes: 32 * 1024 * 1024,
+  /** UIDs per rd.imap.folder-uids chunk: the folder state is rewritten after every batch,
+   * so the UID map is split; a batch rewrites one chunk of at most this many entries
+   * (~60 KB), and reading a folder of 100,000 messages is a single request of 50 ids. */
+  uidChunkSize: 2000,
   /** Largest message accepted from the server. Bigger literals are refused by imapflow
    * (the connection fails) rather than exhausting memory. */
   maxMessageBytes: 200 * 1024 * 1024,

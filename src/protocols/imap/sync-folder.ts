@@ -1,15 +1,14 @@
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
 import type { AccountSettings } from '../../config/index.js';
 import { docIdFor, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
-import { getDoc } from '../../couch/bulk-get.js';
+import { bulkGet, getDoc } from '../../couch/bulk-get.js';
 import type { Db } from '../../couch/connect.js';
 import { topLevelFields } from '../../couch/schema-items/merge.js';
 import type { SchemaRegistry } from '../../schema/registry.js';
-import { writeValidatedItem } from '../../schema/validated-write.js';
-import { storeRawMessages } from '../store-raw.js';
+import { storeRawWithItems } from '../store-raw.js';
 import { type ItemUpdate, updateItems } from '../write-items.js';
 import type { FolderInfo } from './folders.js';
-import { addLocation, folderStateSchema, imapWriter, mirrorFlags, removeLocations } from './items.js';
+import { addLocation, folderStateSchema, folderUidsSchema, imapWriter, mirrorFlags, removeLocations } from './items.js';
 import { imapLimits } from './limits.js';
 
 export interface SyncCounts {
@@ -52,7 +51,9 @@ interface FolderState {
   uidvalidity: string;
   uidnext: number;
   highestmodseq?: string;
-  uids: Record<string, string>;
+  uid_chunks?: number;
+  /** Legacy: the whole map in this document (first version); moved to chunks. */
+  uids?: Record<string, string>;
   last_sync?: string;
 }
 
@@ -60,20 +61,114 @@ export function folderStateKey(account: string, path: string): RdKey {
   return ['folder', [account, path]];
 }
 
+export function folderUidsKey(account: string, path: string, uidvalidity: string, chunk: number): RdKey {
+  return ['folder', [account, path, uidvalidity, chunk]];
+}
+
+/**
+ * The UID -> message map of one folder, in memory, as stored in rd.imap.folder-uids
+ * chunks. New UIDs go to the last chunk until it holds imapLimits.uidChunkSize, then a
+ * new one starts; each batch rewrites one or two small chunks, never the whole map.
+ */
+class UidMap {
+  readonly ids = new Map<number, string>();
+  private readonly chunkOf = new Map<number, number>();
+  private readonly sizes: number[] = [];
+  /** Changes not yet written, per chunk: UID -> id (added) or undefined (removed). */
+  private dirty = new Map<number, Map<number, string | undefined>>();
+
+  constructor(private readonly account: string, private readonly path: string, readonly uidvalidity: string) {}
+
+  get chunks(): number {
+    return this.sizes.length;
+  }
+
+  load(chunk: number, uids: Record<string, string>): void {
+    while (this.sizes.length <= chunk) this.sizes.push(0);
+    for (const [uid, id] of Object.entries(uids)) {
+      const n = Number(uid);
+      if (this.ids.has(n)) continue;
+      this.ids.set(n, id);
+      this.chunkOf.set(n, chunk);
+      this.sizes[chunk] = (this.sizes[chunk] ?? 0) + 1;
+    }
+  }
+
+  add(uid: number, id: string): void {
+    if (this.ids.has(uid)) {
+      this.ids.set(uid, id);
+      this.mark(this.chunkOf.get(uid) as number, uid, id);
+      return;
+    }
+    let chunk = this.sizes.length - 1;
+    if (chunk < 0 || (this.sizes[chunk] ?? 0) >= imapLimits.uidChunkSize) {
+      this.sizes.push(0);
+      chunk = this.sizes.length - 1;
+    }
+    this.sizes[chunk] = (this.sizes[chunk] ?? 0) + 1;
+    this.ids.set(uid, id);
+    this.chunkOf.set(uid, chunk);
+    this.mark(chunk, uid, id);
+  }
+
+  remove(uid: number): void {
+    const chunk = this.chunkOf.get(uid);
+    if (chunk === undefined) return;
+    this.ids.delete(uid);
+    this.chunkOf.delete(uid);
+    this.mark(chunk, uid, undefined);
+  }
+
+  private mark(chunk: number, uid: number, id: string | undefined): void {
+    let d = this.dirty.get(chunk);
+    if (!d) this.dirty.set(chunk, (d = new Map()));
+    d.set(uid, id);
+  }
+
+  /** Updates writing the pending changes (merged into what is stored, so a concurrent
+   * writer's UIDs are kept), and forgets them. */
+  takeUpdates(): ItemUpdate[] {
+    const out: ItemUpdate[] = [];
+    for (const [chunk, changes] of this.dirty) {
+      out.push({
+        key: folderUidsKey(this.account, this.path, this.uidvalidity, chunk),
+        schemaId: folderUidsSchema,
+        writer: imapWriter,
+        next: (current) => {
+          const uids: Record<string, JsonValue> = { ...((current?.uids ?? {}) as Record<string, JsonValue>) };
+          for (const [uid, id] of changes) {
+            if (id === undefined) delete uids[String(uid)];
+            else uids[String(uid)] = id;
+          }
+          return { account: this.account, path: this.path, uidvalidity: this.uidvalidity, chunk, uids };
+        },
+      });
+    }
+    this.dirty = new Map();
+    return out;
+  }
+}
+
 async function readState(db: Db, account: string, path: string): Promise<FolderState | undefined> {
   const doc = await getDoc(db, docIdFor(folderStateKey(account, path), folderStateSchema));
   return doc ? (topLevelFields(doc) as unknown as FolderState) : undefined;
 }
 
-async function writeState(opts: FolderSyncOptions, state: FolderState): Promise<void> {
-  await writeValidatedItem(opts.registry, opts.db, {
-    key: folderStateKey(state.account, state.path),
-    schemaId: folderStateSchema,
-    writer: imapWriter,
-    category: 'provider',
-    source: null,
-    fields: state as unknown as Record<string, JsonValue>,
-  });
+async function readUids(db: Db, state: FolderState): Promise<UidMap> {
+  const map = new UidMap(state.account, state.path, state.uidvalidity);
+  const n = state.uid_chunks ?? 0;
+  const ids = Array.from({ length: n }, (_, i) => docIdFor(folderUidsKey(state.account, state.path, state.uidvalidity, i), folderUidsSchema));
+  const docs = await bulkGet(db, ids);
+  ids.forEach((id, i) => map.load(i, (docs.get(id)?.uids ?? {}) as Record<string, string>));
+  // The first version kept the whole map in the state document: move it to chunks.
+  for (const [uid, id] of Object.entries(state.uids ?? {})) if (!map.ids.has(Number(uid))) map.add(Number(uid), id);
+  return map;
+}
+
+/** The folder state document: small (no UIDs), so rewriting it after every batch is cheap. */
+function stateUpdate(state: FolderState): ItemUpdate {
+  const { uids: _legacy, ...fields } = state;
+  return { key: folderStateKey(state.account, state.path), schemaId: folderStateSchema, writer: imapWriter, next: () => fields as unknown as Record<string, JsonValue> };
 }
 
 /**
@@ -103,14 +198,31 @@ function batches(candidates: Array<{ uid: number; size: number }>): number[][] {
   return out;
 }
 
+/** A FETCH of one batch's bodies, collected; the promise never rejects unobserved. */
+function fetchBodies(client: ImapFlow, batch: number[]): Promise<FetchMessageObject[]> {
+  const p = (async () => {
+    const fetched: FetchMessageObject[] = [];
+    for await (const m of client.fetch(batch.join(','), { uid: true, flags: true, source: true }, { uid: true })) {
+      if (m.source) fetched.push(m);
+    }
+    ensureAlive(client);
+    fetched.sort((a, b) => b.uid - a.uid);
+    return fetched;
+  })();
+  p.catch(() => undefined);
+  return p;
+}
+
 /**
  * Brings one folder in step with the server, on a connection that is logged in:
  *
  * 1. UIDVALIDITY changed: the folder's old locations go and it starts again from nothing
  *    (raw items are keyed by Message-ID, so nothing is stored twice).
  * 2. New messages (UID >= the stored UIDNEXT, not yet known), newest first, in batches:
- *    BODY.PEEK[] (never sets \Seen), raw items first, then locations and flags, then the
- *    folder state with the UIDs of the batch. A crash re-fetches at most one batch.
+ *    BODY.PEEK[] (never sets \Seen). Each batch is one `_bulk_docs`: its raw items, their
+ *    locations and flags, and the folder state (UID chunk) of the previous batch, whose
+ *    raw items are already written. The next batch is fetched while one is written. A
+ *    crash re-fetches at most two batches and never loses a message.
  * 3. Flags of known messages: with CONDSTORE only those changed since the stored
  *    HIGHESTMODSEQ (nothing at all when it did not move); otherwise every message's FLAGS.
  * 4. Expunges: when the server's count differs from the known UIDs, one UID SEARCH tells
@@ -133,17 +245,23 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
     if (state && state.uidvalidity !== uidvalidity) {
       opts.logger.warn('UIDVALIDITY changed: the folder is fetched again (no duplicates are stored)', { account: account.name, folder: folder.path });
       const old = state;
-      const updates = Object.entries(old.uids)
+      const oldMap = await readUids(db, old);
+      const updates: ItemUpdate[] = [...oldMap.ids.entries()]
         .filter(([, id]) => id !== '')
-        .map(([uid, id]) => removeLocations(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === Number(uid) && l.uidvalidity === old.uidvalidity));
+        .map(([uid, id]) => removeLocations(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === uid && l.uidvalidity === old.uidvalidity));
+      for (let i = 0; i < (old.uid_chunks ?? 0); i++) updates.push({ key: folderUidsKey(account.name, folder.path, old.uidvalidity, i), schemaId: folderUidsSchema, writer: imapWriter, next: () => 'remove' });
       await updateItems(registry, db, updates);
       state = undefined;
     }
-    const base: FolderState = state ?? { account: account.name, path: folder.path, uidvalidity, uidnext: 0, uids: {} };
+    const base: FolderState = state ?? { account: account.name, path: folder.path, uidvalidity, uidnext: 0 };
+    delete base.uids;
     if (folder.specialUse !== undefined) base.special_use = folder.specialUse;
-    const uids = { ...base.uids };
-    const knownBefore = new Set(Object.keys(uids).map(Number));
+    const uids = state ? await readUids(db, state) : new UidMap(account.name, folder.path, uidvalidity);
+    const knownBefore = new Set(uids.ids.keys());
     const location = (uid: number) => ({ account: account.name, folder: folder.path, uid, uidvalidity });
+    /** The state to write after what has been written so far (UID chunks, then the small
+     * state document with the chunk count). */
+    const stateUpdates = (): ItemUpdate[] => [...uids.takeUpdates(), stateUpdate({ ...base, uid_chunks: uids.chunks, last_sync: new Date().toISOString() })];
 
     // 2. New messages.
     const from = Math.max(1, base.uidnext);
@@ -160,37 +278,49 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
     }
     const progress: FolderProgress = { folder: folder.path, total: candidates.length, done: 0, bytes: 0 };
     opts.onProgress?.(progress);
-    for (const batch of batches(candidates)) {
-      const fetched: FetchMessageObject[] = [];
-      for await (const m of client.fetch(batch.join(','), { uid: true, flags: true, source: true }, { uid: true })) {
-        if (m.source) fetched.push(m);
+    const todo = batches(candidates);
+    // The state of batches whose raw items are written but whose state is not yet.
+    let pendingState: ItemUpdate[] = [];
+    try {
+      let next = todo.length > 0 ? fetchBodies(client, todo[0] as number[]) : undefined;
+      for (let b = 0; b < todo.length; b++) {
+        const tw=performance.now(); const fetched = await (next as Promise<FetchMessageObject[]>); const P=(globalThis as any).__prof ??= {}; P.fetchwait=(P.fetchwait??0)+performance.now()-tw;
+        // The next batch comes over the network while this one is written.
+        next = b + 1 < todo.length ? fetchBodies(client, todo[b + 1] as number[]) : undefined;
+        const stored = await storeRawWithItems(
+          registry, db,
+          fetched.map((m) => ({ bytes: m.source as Buffer, receivedFrom: `imap:${account.name}` })),
+          (keys) => fetched.flatMap((m, i) => {
+            const k = keys[i];
+            return k ? [addLocation(String(k.key[1]), location(m.uid)), ...mirrorFlags(String(k.key[1]), m.flags ?? new Set())] : [];
+          }),
+          pendingState,
+        );
+        pendingState = [];
+        fetched.forEach((m, i) => {
+          const r = stored.results[i];
+          counts.fetched++;
+          counts.bytes += m.source?.byteLength ?? 0;
+          progress.bytes += m.source?.byteLength ?? 0;
+          if (!r || r.outcome === 'refused') {
+            counts.refused++;
+            uids.add(m.uid, '');
+            opts.logger.warn('a message on the server is not mail and was not stored', { account: account.name, folder: folder.path, uid: m.uid, reason: r?.outcome === 'refused' ? r.reason : 'no result' });
+            return;
+          }
+          if (r.outcome === 'stored') counts.stored++;
+          else counts.duplicates++;
+          uids.add(m.uid, String(r.key[1]));
+        });
+        pendingState = stateUpdates();
+        progress.done += (todo[b] as number[]).length;
+        opts.onProgress?.(progress);
+        await opts.afterBatch?.();
       }
-      ensureAlive(client);
-      fetched.sort((a, b) => b.uid - a.uid);
-      const results = await storeRawMessages(registry, db, fetched.map((m) => ({ bytes: m.source as Buffer, receivedFrom: `imap:${account.name}` })));
-      const updates: ItemUpdate[] = [];
-      fetched.forEach((m, i) => {
-        const r = results[i];
-        counts.fetched++;
-        counts.bytes += m.source?.byteLength ?? 0;
-        progress.bytes += m.source?.byteLength ?? 0;
-        if (!r || r.outcome === 'refused') {
-          counts.refused++;
-          uids[String(m.uid)] = '';
-          opts.logger.warn('a message on the server is not mail and was not stored', { account: account.name, folder: folder.path, uid: m.uid, reason: r?.outcome === 'refused' ? r.reason : 'no result' });
-          return;
-        }
-        if (r.outcome === 'stored') counts.stored++;
-        else counts.duplicates++;
-        const id = String(r.key[1]);
-        uids[String(m.uid)] = id;
-        updates.push(addLocation(id, location(m.uid)), ...mirrorFlags(id, m.flags ?? new Set()));
-      });
-      await updateItems(registry, db, updates);
-      await writeState(opts, { ...base, uids, last_sync: new Date().toISOString() });
-      progress.done += batch.length;
-      opts.onProgress?.(progress);
-      await opts.afterBatch?.();
+    } finally {
+      // Raw items written, their state not yet (the last batch, or a fetch that failed):
+      // write it now so a resumed sync does not fetch them again.
+      if (pendingState.length > 0) await updateItems(registry, db, pendingState).catch((err: unknown) => opts.logger.warn('writing the folder state failed; the last batch will be fetched again', { folder: folder.path, error: (err as Error).message }));
     }
 
     // 3. Flags of messages known before this pass.
@@ -199,7 +329,7 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
       if (since === undefined || (modseqAtSelect !== undefined && BigInt(modseqAtSelect) > since)) {
         const updates: ItemUpdate[] = [];
         for await (const m of client.fetch('1:*', { uid: true, flags: true }, { uid: true, ...(since === undefined ? {} : { changedSince: since }) })) {
-          const id = uids[String(m.uid)];
+          const id = uids.ids.get(m.uid);
           if (!knownBefore.has(m.uid) || id === undefined || id === '') continue;
           updates.push(...mirrorFlags(id, m.flags ?? new Set()));
         }
@@ -209,33 +339,33 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
     }
 
     // 4. Expunged messages.
+    const updates: ItemUpdate[] = [];
     const exists = client.mailbox ? client.mailbox.exists : mailbox.exists;
-    if (Object.keys(uids).length !== exists) {
+    if (uids.ids.size !== exists) {
       const found = await client.search({ all: true }, { uid: true });
       ensureAlive(client);
       if (!Array.isArray(found)) throw Object.assign(new Error(`UID SEARCH ALL failed in ${folder.path}`), { code: 'NoConnection' });
       const present = new Set(found);
-      const gone = Object.keys(uids).map(Number).filter((uid) => !present.has(uid));
-      const updates: ItemUpdate[] = [];
+      const gone = [...uids.ids.keys()].filter((uid) => !present.has(uid));
       for (const uid of gone) {
-        const id = uids[String(uid)];
-        delete uids[String(uid)];
+        const id = uids.ids.get(uid);
+        uids.remove(uid);
         if (id) updates.push(removeLocations(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === uid));
       }
-      await updateItems(registry, db, updates);
       counts.expunged += gone.length;
     }
 
     // 5. The folder is complete up to what the server had when it was selected (a pass
-    // limited by --max-age is not complete: older mail may still be missing).
+    // limited by --max-age is not complete: older mail may still be missing). Locations
+    // of expunged messages go first, then the state that forgets their UIDs.
+    await updateItems(registry, db, updates);
     const complete = opts.maxAgeMs === undefined;
-    const next: FolderState = { ...base, uids, last_sync: new Date().toISOString() };
     if (complete) {
-      next.uidnext = uidNextAtSelect;
-      if (modseqAtSelect !== undefined) next.highestmodseq = modseqAtSelect;
-      else delete next.highestmodseq;
+      base.uidnext = uidNextAtSelect;
+      if (modseqAtSelect !== undefined) base.highestmodseq = modseqAtSelect;
+      else delete base.highestmodseq;
     }
-    await writeState(opts, next);
+    await updateItems(registry, db, stateUpdates());
   } finally {
     lock.release();
   }
