@@ -16,7 +16,8 @@ export const extCommand: Command = {
   help: `Usage:
   raindrop ext list [--json]
   raindrop ext check FILE... [--json]
-  raindrop ext run FILE --doc DOC.json [--open FIXTURES.json] [--json]
+  raindrop ext run FILE --doc DOC.json [--open FIXTURES.json]
+                   [--attachment NAME=FILE]... [--json]
 
 list   the extensions installed in the database (by "raindrop init"): id, source
        schemas, emitted schemas, code hash, enabled.
@@ -24,13 +25,15 @@ check  loads each file in the sandbox and reports what is wrong with its declara
        or code (exit code 9 when something is).
 run    runs the handler on one document and prints what it would emit, as JSON.
        Nothing is written. --open gives the documents rd.open may find (a JSON array of
-       documents with rd_key and rd_schema_id). Emitted schemas are checked against the
+       documents with rd_key and rd_schema_id); --attachment gives the bytes
+       rd.attachment(doc, NAME) returns for DOC. Emitted schemas are checked against the
        database when one is configured or running; unknown ones are warnings.
 
 Examples:
   raindrop ext check extensions/examples/subject-words.js
-  raindrop ext run my-ext.js --doc message.json --open related.json`,
-  options: { doc: { type: 'string' }, open: { type: 'string' } },
+  raindrop ext run my-ext.js --doc message.json --open related.json
+  raindrop ext run extensions/email.js --doc raw.json --attachment rd.fetch/rfc822=message.eml`,
+  options: { doc: { type: 'string' }, open: { type: 'string' }, attachment: { type: 'string', multiple: true } },
   async run(ctx, values, positionals) {
     const [sub, ...files] = positionals;
     switch (sub) {
@@ -106,9 +109,19 @@ async function runFile(ctx: CommandContext, files: string[], values: OptionValue
       fixtures.set(String(d._id), d);
     }
   }
+  const attachments = new Map<string, Buffer>();
+  for (const spec of Array.isArray(values.attachment) ? values.attachment.map(String) : []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new RaindropError(errorCodes.USAGE, `--attachment takes NAME=FILE, got "${spec}"`);
+    try {
+      attachments.set(spec.slice(0, eq), await readFile(spec.slice(eq + 1)));
+    } catch (cause) {
+      throw new RaindropError(errorCodes.USAGE, `cannot read the attachment file ${spec.slice(eq + 1)}: ${(cause as Error).message}`, { cause });
+    }
+  }
   const services: HostServices = {
     open: async (requests) => requests.map((r) => fixtures.get(docIdFor(r.key, r.schemaId)) ?? null),
-    attachment: async () => null,
+    attachment: async (id, name) => (id === doc._id ? (attachments.get(name) ?? null) : null),
     query: async () => ({ rows: [] }),
     myIdentities: async () => [],
   };
