@@ -166,6 +166,16 @@ describe('raindrop CLI', () => {
     expect(report.warnings).toEqual(['unknown schema "test.out": its fields are printed but not validated']);
   });
 
+  it('ext run --attachment hands raw bytes to an extension that parses mail', async () => {
+    const eml = join(home, 'hello.eml');
+    await writeFile(eml, 'From: Ann <ann@example.org>\r\nTo: bob@example.org\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <hello@example.org>\r\n\r\nHi Bob\r\n');
+    const raw = join(home, 'raw.json');
+    await writeFile(raw, JSON.stringify({ rd_key: ['email', 'hello@example.org'], rd_schema_id: 'rd.msg.rfc822', rd_schema_provider: 'rd.fetch', size: 1, sha256: '0' }));
+    const result = await runCli(['ext', 'run', join(projectRoot, 'extensions/email.js'), '--doc', raw, '--attachment', `rd.fetch/rfc822=${eml}`], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, emits: [{ schema: 'rd.msg.email', fields: { subject: 'Grüße', from: { address: 'ann@example.org' } } }] });
+  });
+
   it('init installs extension directories as rd.ext.workqueue documents and ext list shows them', async () => {
     const dir = join(home, 'my-extensions');
     await mkdir(dir, { recursive: true });
