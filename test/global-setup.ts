@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { corpusDirSetting } from '../src/config/index.js';
 import { startEmbeddedServer } from '../src/couch/embedded/index.js';
 
 export interface TestCouch {
@@ -24,13 +25,13 @@ declare module 'vitest' {
   export interface ProvidedContext {
     couch: TestCouch;
     /** The real-mail corpora (archives and README, see ../shared/corpus/README.md):
-     * RAINDROP_CORPUS_DIR, default /work/shared/corpus. */
+     * RAINDROP_CORPUS_DIR, default the project's sibling ../shared/corpus. */
     corpusDir: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  project.provide('corpusDir', process.env.RAINDROP_CORPUS_DIR ?? '/work/shared/corpus');
+  project.provide('corpusDir', corpusDirSetting());
   // The sandbox project uses this file for its settings only: it needs no CouchDB.
   if (project.name === 'sandbox') return async () => undefined;
   const external = process.env.RAINDROP_TEST_COUCH_URL;

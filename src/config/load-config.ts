@@ -4,6 +4,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import envPaths from 'env-paths';
 import { RaindropError, errorCodes, type LogLevel } from '../core/index.js';
+import { projectRoot } from '../core/entry-points.js';
 import { type AccountFileEntry, type AccountSettings, type RaindropConfig, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
 
 /** Values given on the command line; undefined means "not given". */
@@ -151,5 +152,5 @@ export function processEnv(): Readonly<Record<string, string | undefined>> {
 /** Where the shared mail corpora are (benchmarks): RAINDROP_CORPUS_DIR, default the
  * project's sibling ../shared/corpus as laid out on developer machines and in CI. */
 export function corpusDirSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
-  return resolve(env.RAINDROP_CORPUS_DIR ?? '/work/shared/corpus');
+  return resolve(env.RAINDROP_CORPUS_DIR ?? join(projectRoot, '..', 'shared', 'corpus'));
 }
