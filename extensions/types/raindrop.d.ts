@@ -78,7 +78,26 @@ export interface Rd {
     /** HTML safe to show (sanitize-html): no scripts, handlers or styles that load
      * anything; remote images moved to `data-rd-src` (blocked by default). */
     sanitizeHtml(html: string): string;
+    /** Links in plain text (linkify-it on the host): http, https, ftp, mailto and
+     * schemaless links with a known top-level domain ("www.example.org", "example.com");
+     * no bare e-mail addresses or IPs. At most 1,000, from the first 1,000,000 characters. */
+    findLinks(text: string): FoundLink[];
   };
+}
+
+/** A link found by `rd.std.findLinks`. */
+export interface FoundLink {
+  /** The normalised URL ("http://" added to a schemaless link). */
+  url: string;
+  /** The link as written. */
+  text: string;
+  /** "http:", "https:", "ftp:", "mailto:"; "" for a schemaless link. */
+  schema: string;
+  /** UTF-16 offsets in the text. */
+  index: number;
+  last_index: number;
+  /** Host name (lower case, IDN as punycode); null when there is none (mailto:) or the URL does not parse. */
+  host: string | null;
 }
 
 /** An address as parsed; a broken one keeps its text in `name`. */

@@ -273,6 +273,7 @@ export function bootstrap(env: BootstrapEnv) {
         },
         htmlToText: (html: string) => json.parse(hostCall.applySyncPromise(undefined, ['std.htmlToText', String(html)]) as string),
         sanitizeHtml: (html: string) => json.parse(hostCall.applySyncPromise(undefined, ['std.sanitizeHtml', String(html)]) as string),
+        findLinks: (text: string) => json.parse(hostCall.applySyncPromise(undefined, ['std.findLinks', String(text)]) as string),
       }),
     });
   };

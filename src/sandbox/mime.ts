@@ -22,6 +22,18 @@ const { Libmime } = require(require.resolve('libmime', { paths: [require.resolve
   Libmime: new () => { createDecodeStream(charset: string): Transform; normalizeCharset(charset: string): string };
 };
 const libmime = new Libmime();
+// linkify-it (markdown-it's link finder), the copy mailparser itself depends on (and uses
+// for its own textAsHtml), resolved the same way as libmime: no separate dependency.
+const LinkifyIt = require(require.resolve('linkify-it', { paths: [require.resolve('mailparser')] })) as new (
+  schemas?: Record<string, unknown>,
+  options?: { fuzzyLink?: boolean; fuzzyEmail?: boolean; fuzzyIP?: boolean },
+) => {
+  add(schema: string, definition: null): unknown;
+  match(text: string): Array<{ schema: string; index: number; lastIndex: number; raw: string; text: string; url: string }> | null;
+};
+const linkify = new LinkifyIt({}, { fuzzyLink: true, fuzzyEmail: false, fuzzyIP: false });
+// Protocol-relative "//host" matches comment lines in patches far more often than links.
+linkify.add('//', null);
 
 /** Limits of the helpers, with reasons. */
 export const mimeLimits = {
@@ -35,7 +47,27 @@ export const mimeLimits = {
   /** HTML longer than this is not converted to text whole (html-to-text is linear but a
    * 20 MB page is still seconds): the first part is converted. */
   htmlToTextChars: 2_000_000,
+  /** Text searched for links: the first characters only (linkify-it is linear, but a
+   * multi-megabyte body is not worth it), and at most this many links returned. */
+  findLinksChars: 1_000_000,
+  findLinks: 1_000,
 } as const;
+
+/** A link found in text by `findLinks`. */
+export interface FoundLink {
+  /** The normalised URL (http:// added to a schemaless "www.example.org"). */
+  url: string;
+  /** The link as written. */
+  text: string;
+  /** "http:", "https:", "ftp:", "mailto:"...; "" for a schemaless (fuzzy) link. */
+  schema: string;
+  /** UTF-16 offsets of the link in the text. */
+  index: number;
+  last_index: number;
+  /** Host name as the WHATWG URL parser gives it (lower case, IDN in punycode); null when
+   * the URL does not parse or has no host (mailto:). */
+  host: string | null;
+}
 
 export interface MimeAddress {
   name?: string;
@@ -424,6 +456,24 @@ export function sanitizeHtml(html: string): string {
   });
 }
 
+/** Links in plain text with linkify-it (schemas http, https, ftp, mailto, and schemaless
+ * links with a known top-level domain; no bare e-mail addresses, no bare IPs, no "//host"). */
+export function findLinks(text: string): FoundLink[] {
+  const input = text.length > mimeLimits.findLinksChars ? text.slice(0, mimeLimits.findLinksChars) : text;
+  const out: FoundLink[] = [];
+  for (const m of linkify.match(input) ?? []) {
+    if (out.length >= mimeLimits.findLinks) break;
+    let host: string | null = null;
+    try {
+      host = new URL(m.url).hostname.replace(/\.$/, '') || null;
+    } catch {
+      host = null;
+    }
+    out.push({ url: m.url, text: m.text, schema: m.schema, index: m.index, last_index: m.lastIndex, host });
+  }
+  return out;
+}
+
 /** The `std.*` operations the isolate reaches through the async host-call path. */
 export async function runStd(op: string, arg: unknown): Promise<string> {
   switch (op) {
@@ -435,6 +485,8 @@ export async function runStd(op: string, arg: unknown): Promise<string> {
       return JSON.stringify(htmlToText(String(arg)));
     case 'std.sanitizeHtml':
       return JSON.stringify(sanitizeHtml(String(arg)));
+    case 'std.findLinks':
+      return JSON.stringify(findLinks(String(arg)));
     default:
       throw new Error(`unknown helper "${op}"`);
   }
