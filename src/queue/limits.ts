@@ -4,12 +4,6 @@ export const queueLimits = {
    * `_bulk_docs` round trip and the sandbox call; small enough that a crash repeats
    * little and one batch's documents (with include_docs) stay a few MB in memory. */
   batchSize: 500,
-  /** Cascade depth: a chain of extensions longer than this within one batch means an
-   * output feeds its own source schema through a path the load-time check missed. */
-  maxCascadeDepth: 32,
-  /** Poll interval of `--watch` when the feed is quiet is the follower's longpoll; this
-   * is only the pause between passes that found nothing to merge. */
-  idlePauseMs: 200,
   /** Attachment bytes fetched ahead per extension run in a batch: a batch of raw mail
    * is typically 10-30 MB; past this, reads go to the server one by one. */
   prefetchBytes: 64 * 1024 * 1024,
