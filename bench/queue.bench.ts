@@ -210,16 +210,19 @@ async function countIds(db: Db): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let startkey: string | undefined;
   for (;;) {
+    // nano encodes startkey itself; the id after the last counted one starts the next page.
     const page = (await callCouch(db.couch, 'listing document ids', () =>
-      db.couch.server.request({ db: db.name, method: 'GET', path: '_all_docs', qs: { limit: 10_001, ...(startkey === undefined ? {} : { startkey: JSON.stringify(startkey) }) } }),
-    )) as { rows: Array<{ id: string }> };
+      db.scope.list({ limit: 10_001, ...(startkey === undefined ? {} : { startkey }) }),
+    )) as unknown as { rows: Array<{ id: string }> };
     const rows = page.rows.slice(0, 10_000);
     for (const { id } of rows) {
       const kind = id.startsWith(provenancePrefix) ? 'provenance' : id.startsWith('_design/') ? 'design' : id.slice(id.lastIndexOf('!') + 1);
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
     }
-    if (page.rows.length <= 10_000) return counts;
-    startkey = page.rows[10_000]?.id;
+    const next = page.rows[10_000]?.id;
+    if (next === undefined) return counts;
+    if (next === startkey) throw new Error(`listing ids did not advance past ${startkey}`);
+    startkey = next;
   }
 }
 

@@ -7,7 +7,7 @@ import { applyItem, topLevelFields, type PendingUpload } from '../couch/schema-i
 import { writeSchemaItem } from '../couch/schema-items/write-schema-item.js';
 import type { SchemaRegistry } from '../schema/registry.js';
 import { messageKey } from './message-key.js';
-import { type ItemUpdate, planItemUpdates, updateItems } from './write-items.js';
+import { type ItemUpdate, idsOf, planItemUpdates, updateItems } from './write-items.js';
 
 export const rawSchemaId = 'rd.msg.rfc822';
 /** One writer for every fetcher, so a message fetched by IMAP and by import is one
@@ -41,17 +41,40 @@ export interface StoredRawWithItems {
   results: StoredRaw[];
   /** Item documents written (first attempt and conflict retries). */
   itemsWritten: number;
-  /** Documents in the combined `_bulk_docs` (raw + items). */
-  docs: number;
+  /** Raw messages that were already stored (found by the read or by a 409). */
+  duplicates: number;
+}
+
+export interface StoreRawWithItemsOptions {
+  /** Item updates that join the same request (e.g. the state of a batch whose raw items
+   * were already written: what must follow raw items may ride with later ones). */
+  extra?: readonly ItemUpdate[];
+  /** Read which raw items exist before writing (default). Without the read, every raw
+   * document is written as new and a 409 says it existed: cheaper when duplicates are
+   * rare (reading an id that does not exist is what costs most on the embedded server),
+   * wasteful when most are duplicates (their bytes are sent for nothing). */
+  readFirst?: boolean;
+}
+
+type Planned = { index: number; id: string; key: RdKey; synthesized: boolean; message: RawMessage };
+
+/** True when a stored raw item lacks its bytes (a crash between the document and its
+ * large-attachment upload): it must be written again. */
+function needsRepair(stored: CouchDoc): boolean {
+  const attachment = stored._attachments?.[`${rawWriter}/${rawAttachment}`];
+  return attachment?.length === undefined || attachment.length !== stored.size;
+}
+
+async function repairRaw(db: Db, p: Planned, stored: CouchDoc): Promise<void> {
+  await writeSchemaItem(db, { key: p.key, schemaId: rawSchemaId, writer: rawWriter, category: 'provider', source: null, fields: topLevelFields(stored), attachments: { [rawAttachment]: { contentType: 'message/rfc822', data: p.message.bytes } } });
 }
 
 /**
- * Raw messages and item updates that belong with them (e.g. where each message lives and
- * its flags, computed from its key) in one read (`_all_docs?keys`) and one `_bulk_docs`:
- * raw documents first in the request, item documents after. `extra` updates join the
- * same request (e.g. the state of a batch whose raw items were already written: what
- * must follow raw items may ride with later ones). Items that conflict (another process
- * wrote them meanwhile) are re-read and retried on their own.
+ * Raw messages and item updates that belong with them (where each message lives, its
+ * flags: computed from its key) in one `_bulk_docs`, raw documents first in the request,
+ * item documents after. Item documents are read only for messages already stored (a new
+ * message's items are almost never there; the rare 409 is re-read and merged), so a
+ * batch of new mail costs one small read (or none, see `readFirst`) and one write.
  *
  * Item updates of a message whose raw write fails are in the same request and may be
  * written: the caller must not record the batch as done (it re-fetches it), so nothing
@@ -62,12 +85,15 @@ export async function storeRawWithItems(
   db: Db,
   messages: readonly RawMessage[],
   updatesFor: (keys: ReadonlyArray<RawKey | undefined>) => ItemUpdate[],
-  extra: readonly ItemUpdate[] = [],
+  options: StoreRawWithItemsOptions = {},
 ): Promise<StoredRawWithItems> {
+  const extra = options.extra ?? [];
+  const readFirst = options.readFirst ?? true;
   const results: StoredRaw[] = new Array(messages.length);
   const keys: Array<RawKey | undefined> = new Array(messages.length);
-  const planned: Array<{ index: number; id: string; key: RdKey; synthesized: boolean; message: RawMessage }> = [];
+  const planned: Planned[] = [];
   const seen = new Set<string>();
+  let duplicates = 0;
   messages.forEach((message, index) => {
     const key = messageKey(message.bytes);
     if (!key.ok) {
@@ -78,44 +104,36 @@ export async function storeRawWithItems(
     keys[index] = { id, key: key.key, synthesized: key.synthesized };
     if (seen.has(id)) {
       results[index] = { outcome: 'duplicate', id, key: key.key, synthesized: key.synthesized };
+      duplicates++;
       return;
     }
     seen.add(id);
     planned.push({ index, id, key: key.key, synthesized: key.synthesized, message });
   });
-  const T=(globalThis as any).__prof ??= {}; let t=performance.now(); const lap=(n:string)=>{const x=performance.now(); T[n]=(T[n]??0)+x-t; t=x;};
   const updates = updatesFor(keys);
-  lap('keys');
-  // Read the raw documents and the `extra` ones (usually present); the item documents of
-  // a message only when its raw item exists. A new message's items are almost never
-  // there: they are written without a read, and the rare conflict is re-read and merged.
-  // (Reading ids that do not exist is what costs most on the embedded server.)
-  const existing = await bulkGet(db, [...planned.map((p) => p.id), ...extra.map((u) => docIdFor(u.key, u.schemaId))]);
-  const knownIds = new Set<string>();
-  keys.forEach((k) => {
-    if (k && existing.has(k.id)) knownIds.add(k.key[1] as string);
-  });
-  if (knownIds.size > 0) {
-    const more = await bulkGet(db, updates.filter((u) => knownIds.has(u.key[1] as string)).map((u) => docIdFor(u.key, u.schemaId)));
+  const existing = await bulkGet(db, [...(readFirst ? planned.map((p) => p.id) : []), ...extra.flatMap(idsOf)]);
+  const known = new Set<unknown>();
+  const fresh: Planned[] = [];
+  for (const p of planned) {
+    const stored = existing.get(p.id);
+    if (!stored) {
+      fresh.push(p);
+      continue;
+    }
+    known.add(p.key[1]);
+    if (needsRepair(stored)) {
+      await repairRaw(db, p, stored);
+      results[p.index] = { outcome: 'stored', id: p.id, key: p.key, synthesized: p.synthesized };
+    } else {
+      results[p.index] = { outcome: 'duplicate', id: p.id, key: p.key, synthesized: p.synthesized };
+      duplicates++;
+    }
+  }
+  if (known.size > 0) {
+    const more = await bulkGet(db, updates.filter((u) => known.has(u.key[1])).flatMap(idsOf));
     for (const [id, doc] of more) existing.set(id, doc);
   }
   updates.push(...extra);
-  lap('read');
-  const repair: typeof planned = [];
-  const fresh = planned.filter((p) => {
-    const stored = existing.get(p.id);
-    if (!stored) return true;
-    // A crash between the document and its large-attachment upload leaves it without
-    // bytes: write it again through the item writer, which uploads what is missing.
-    const attachment = stored._attachments?.[`${rawWriter}/${rawAttachment}`];
-    if (attachment?.length === undefined || attachment.length !== stored.size) repair.push(p);
-    else results[p.index] = { outcome: 'duplicate', id: p.id, key: p.key, synthesized: p.synthesized };
-    return false;
-  });
-  for (const p of repair) {
-    await writeSchemaItem(db, { key: p.key, schemaId: rawSchemaId, writer: rawWriter, category: 'provider', source: null, fields: topLevelFields(existing.get(p.id) as CouchDoc), attachments: { [rawAttachment]: { contentType: 'message/rfc822', data: p.message.bytes } } });
-    results[p.index] = { outcome: 'stored', id: p.id, key: p.key, synthesized: p.synthesized };
-  }
   const checks = await registry.checkMany(fresh.map((p) => ({
     key: p.key,
     schemaId: rawSchemaId,
@@ -140,25 +158,29 @@ export async function storeRawWithItems(
     docs.push(merged.doc);
     if (merged.uploads.length > 0) uploads.set(p.id, merged.uploads);
   });
-  lap('rawplan');
   const items = await planItemUpdates(registry, existing, updates);
-  lap('itemplan');
   const written = await writeAll(db, [...docs, ...items.docs]);
-  lap('write');
   const rawWritten = written.slice(0, docs.length);
+  const conflicted: Planned[] = [];
   rawWritten.forEach((w, i) => {
-    const p = fresh[i] as (typeof fresh)[number];
-    // A 409: another fetcher stored it meanwhile; the message is there, once.
-    results[p.index] = { outcome: w.ok ? 'stored' : 'duplicate', id: p.id, key: p.key, synthesized: p.synthesized };
+    const p = fresh[i] as Planned;
     if (!w.ok && !w.conflict) throw new RaindropError(errorCodes.COUCH_HTTP, `storing ${p.id} failed: ${w.error}: ${w.reason}`);
+    // A 409: stored before (not read first) or by another fetcher meanwhile; the message
+    // is there, once (its bytes are checked below).
+    results[p.index] = { outcome: w.ok ? 'stored' : 'duplicate', id: p.id, key: p.key, synthesized: p.synthesized };
+    if (!w.ok) {
+      duplicates++;
+      conflicted.push(p);
+    }
   });
   let itemsWritten = 0;
-  const retry: ItemUpdate[] = [];
+  const retrySet = new Set<ItemUpdate>();
   for (const w of written.slice(docs.length)) {
     if (w.ok) itemsWritten++;
-    else if (w.conflict) retry.push(...(items.byDoc.get(w.id) ?? []));
+    else if (w.conflict) for (const u of items.byDoc.get(w.id) ?? []) retrySet.add(u);
     else throw new RaindropError(errorCodes.COUCH_HTTP, `writing ${w.id} failed: ${w.error}: ${w.reason}`);
   }
+  const retry = updates.filter((u) => retrySet.has(u));
   for (const w of rawWritten) {
     if (!w.ok) continue;
     let rev = w.rev;
@@ -169,9 +191,19 @@ export async function storeRawWithItems(
       rev = ((typeof res === 'string' ? JSON.parse(res) : res) as { rev: string }).rev;
     }
   }
-  lap('uploads');
+  if (conflicted.length > 0) {
+    const stored = await bulkGet(db, conflicted.map((p) => p.id));
+    for (const p of conflicted) {
+      const doc = stored.get(p.id);
+      if (doc && needsRepair(doc)) {
+        await repairRaw(db, p, doc);
+        results[p.index] = { outcome: 'stored', id: p.id, key: p.key, synthesized: p.synthesized };
+        duplicates--;
+      }
+    }
+  }
   if (retry.length > 0) itemsWritten += await updateItems(registry, db, retry);
-  return { results, itemsWritten, docs: docs.length + items.docs.length };
+  return { results, itemsWritten, duplicates };
 }
 
 /**

@@ -16,7 +16,18 @@ export interface ItemUpdate {
   schemaId: string;
   writer: string;
   confidence?: number;
-  next(current: Fields | undefined): Fields | 'remove' | 'keep';
+  /** Other writers' items this update is computed from (read with it; peek returns their
+   * fields as they are after the earlier updates of the same round). A conflict on one
+   * of them makes this update be computed again. */
+  reads?: ReadonlyArray<{ key: RdKey; schemaId: string; writer: string }>;
+  next(current: Fields | undefined, peek: Peek): Fields | 'remove' | 'keep';
+}
+
+export type Peek = (key: RdKey, schemaId: string, writer: string) => Fields | undefined;
+
+/** Every document id an update depends on: its own and those it reads. */
+export function idsOf(update: ItemUpdate): string[] {
+  return [docIdFor(update.key, update.schemaId), ...(update.reads ?? []).map((r) => docIdFor(r.key, r.schemaId))];
 }
 
 type Pending = ItemUpdate & { id: string };
@@ -37,11 +48,17 @@ export async function planItemUpdates(registry: SchemaRegistry, stored: Readonly
   const pending: Pending[] = updates.map((u) => ({ ...u, id: docIdFor(u.key, u.schemaId) }));
   // Per (doc, writer): the fields after every update of this round, applied in order.
   const finals = new Map<string, { update: Pending; fields: Fields | 'remove' | 'keep' }>();
+  const currentOf = (id: string, writer: string): Fields | undefined => {
+    const before = finals.get(`${id}\u0000${writer}`);
+    const storedFields = () => itemsOf(stored.get(id)).get(writer)?.fields;
+    return before ? (before.fields === 'remove' ? undefined : before.fields === 'keep' ? storedFields() : before.fields) : storedFields();
+  };
+  const peek: Peek = (key, schemaId, writer) => currentOf(docIdFor(key, schemaId), writer);
   for (const update of pending) {
     const slot = `${update.id}\u0000${update.writer}`;
     const before = finals.get(slot);
-    const current = before ? (before.fields === 'remove' ? undefined : before.fields === 'keep' ? itemsOf(stored.get(update.id)).get(update.writer)?.fields : before.fields) : itemsOf(stored.get(update.id)).get(update.writer)?.fields;
-    const next = update.next(current);
+    const current = currentOf(update.id, update.writer);
+    const next = update.next(current, peek);
     finals.set(slot, { update, fields: next === 'keep' && before ? before.fields : next });
   }
   const entries = [...finals.values()].filter((f) => f.fields !== 'keep');
@@ -63,11 +80,14 @@ export async function planItemUpdates(registry: SchemaRegistry, stored: Readonly
       if (merged.changed) docs.set(update.id, merged.doc);
     }
   }
+  // A conflict on a document retries the updates of it and those that read it.
   const byDoc = new Map<string, ItemUpdate[]>();
-  for (const { id, ...update } of pending) {
-    const list = byDoc.get(id);
-    if (list) list.push(update);
-    else byDoc.set(id, [update]);
+  for (const update of updates) {
+    for (const id of new Set(idsOf(update))) {
+      const list = byDoc.get(id);
+      if (list) list.push(update);
+      else byDoc.set(id, [update]);
+    }
   }
   return { docs: [...docs.values()], byDoc };
 }
@@ -86,16 +106,17 @@ export async function updateItems(registry: SchemaRegistry, db: Db, updates: rea
       const first = pending[0] as ItemUpdate;
       throw new RaindropError(errorCodes.COUCH_CONFLICT, `${pending.length} documents kept conflicting, e.g. ${docIdFor(first.key, first.schemaId)}; another process keeps rewriting them`);
     }
-    const stored = await bulkGet(db, pending.map((p) => docIdFor(p.key, p.schemaId)));
+    const stored = await bulkGet(db, pending.flatMap(idsOf));
     const { docs, byDoc } = await planItemUpdates(registry, stored, pending);
     const results = await bulkWrite(db, docs);
-    const retry: ItemUpdate[] = [];
+    const retry = new Set<ItemUpdate>();
     results.forEach((r) => {
       if (r.ok) written++;
-      else if (r.conflict) retry.push(...(byDoc.get(r.id) ?? []));
+      else if (r.conflict) for (const u of byDoc.get(r.id) ?? []) retry.add(u);
       else throw new RaindropError(errorCodes.COUCH_HTTP, `writing ${r.id} failed: ${r.error}: ${r.reason}`);
     });
-    pending = retry;
+    // Keep the original order (a location before the flags computed from it).
+    pending = pending.filter((u) => retry.has(u));
   }
   return written;
 }

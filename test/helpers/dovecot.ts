@@ -24,6 +24,9 @@ export interface Dovecot {
   close(): Promise<void>;
   /** Runs `doveadm` against this instance (e.g. to change a folder's UIDVALIDITY). */
   doveadm(args: string[]): string;
+  /** Puts messages straight into the Maildir (much faster than APPEND; UIDs follow
+   * Dovecot's directory scan, not the list order). `flags` are Maildir letters: S, F, T. */
+  deliver(folder: string, messages: readonly Buffer[], flags?: (i: number) => string): Promise<void>;
 }
 
 export function dovecotAvailable(): boolean {
@@ -198,6 +201,22 @@ namespace inbox {
     },
     doveadm(args) {
       return execFileSync('doveadm', ['-c', conf, ...args], { encoding: 'utf8' });
+    },
+    async deliver(folder, messages, flags) {
+      const maildir = join(dir, 'mail', user);
+      const box = folder === 'INBOX' ? maildir : join(maildir, `.${folder.replace(/\//g, '.')}`);
+      for (const d of [maildir, box, join(box, 'cur'), join(box, 'new'), join(box, 'tmp')]) {
+        await mkdir(d, { recursive: true, mode: 0o700 });
+        if (root) await chown(d, uid, gid);
+      }
+      const stamp = Date.now();
+      for (let i = 0; i < messages.length; i++) {
+        const f = flags?.(i) ?? '';
+        const name = `${stamp}.M${i}P${process.pid}.raindrop-test`;
+        const file = f === '' ? join(box, 'new', name) : join(box, 'cur', `${name}:2,${[...f].sort().join('')}`);
+        await writeFile(file, messages[i] as Buffer, { mode: 0o600 });
+        if (root) await chown(file, uid, gid);
+      }
     },
   };
 }

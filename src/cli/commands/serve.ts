@@ -9,6 +9,7 @@ import { useDatabase } from '../../couch/connect.js';
 import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
+import { watchAccount } from '../../protocols/imap/watch.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -35,6 +36,32 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
   }
 }
 
+/** Every configured account kept in step until serve stops: a full sync, then IDLE on
+ * INBOX and the other folders every poll interval (watchAccount: reconnects with backoff,
+ * forever; each account's rd.core.sync-status shows how it goes). Accounts that fail do
+ * not stop the others or the queue. */
+async function runSyncUntilStopped(ctx: CommandContext, server: OpenServer): Promise<void> {
+  const accounts = Object.values(ctx.config.accounts);
+  if (accounts.length === 0) return;
+  const db = useDatabase(server.couch, ctx.config.db);
+  const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+  registry.follow();
+  try {
+    await Promise.all(accounts.map(async (account) => {
+      try {
+        await watchAccount({
+          registry, db, account, logger: ctx.logger, stop: ctx.stopRequested,
+          onPass: (s) => ctx.logger.info(`sync ${s.account}: ${s.result}, ${s.stored} new, ${s.flagUpdates} flag changes, ${s.expunged} expunged`, s.error ? { error: s.error.message } : {}),
+        });
+      } catch (err) {
+        ctx.logger.error(`sync of ${account.name} stopped`, { error: (err as Error).message });
+      }
+    }));
+  } finally {
+    await registry.close();
+  }
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the embedded CouchDB server (or use --couch) until stopped',
@@ -42,7 +69,9 @@ export const serveCommand: Command = {
 
 Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
-queue on every change, and keeps running until Ctrl-C (SIGINT) or SIGTERM. With --couch it uses that server instead.
+queue on every change, keeps every configured mail account in step (a full sync at start
+and every 5 minutes, new INBOX mail at once through IDLE), and keeps running until Ctrl-C
+(SIGINT) or SIGTERM. With --couch it uses that server instead.
 Other raindrop commands find a running serve through the data directory.
 
 Options:
@@ -81,7 +110,11 @@ Examples:
           await registry.close();
         }
       }
-      await runQueueUntilStopped(ctx, server);
+      if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
+      await Promise.all([
+        runQueueUntilStopped(ctx, server),
+        runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+      ]);
       ctx.logger.info('stopping');
       return exitCodes.ok;
     } finally {

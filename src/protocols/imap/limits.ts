@@ -8,9 +8,9 @@ export const imapLimits = {
   /** Messages per fetch batch: big enough that the FETCH round trip and the CouchDB bulk
    * writes are amortised, small enough that a crash re-fetches little. */
   batchMessages: 200,
-  /** Bytes per fetch batch: the batch is held in memory (raw bytes) until it is stored;
-   * 32 MB bounds the heap even for a folder of large attachments. A single larger
-   * message is fetched alone. */
+  /** Bytes per fetch batch: the batch is held in memory (raw bytes) until it is stored,
+   * and the next batch is fetched meanwhile, so at most two batches (64 MB) are held even
+   * for a folder of large attachments. A single larger message is fetched alone. */
   batchBytes: 32 * 1024 * 1024,
   /** UIDs per rd.imap.folder-uids chunk: the folder state is rewritten after every batch,
    * so the UID map is split; a batch rewrites one chunk of at most this many entries

@@ -7,7 +7,7 @@ import { itemsOf } from '../../couch/schema-items/merge.js';
 import type { SchemaRegistry } from '../../schema/registry.js';
 import { type ItemUpdate, updateItems } from '../write-items.js';
 import { specialFolder } from './folders.js';
-import { type Location, addLocation, flagSchemas, imapWriter, locationSchema, locationsOf, pushSchema, removeLocations } from './items.js';
+import { type Location, addLocation, flagSchemas, imapWriter, locationSchema, locationsOf, mirrorFlags, pushSchema, removeLocations, setLocationFlags, userConfidence, userWriter } from './items.js';
 
 type Schema = (typeof flagSchemas)[keyof typeof flagSchemas];
 
@@ -64,17 +64,19 @@ export async function pushUserChanges(registry: SchemaRegistry, db: Db, client: 
     let outcome: PushEntry['outcome'] = 'done';
     let message: string | undefined;
     try {
+      const field = change.schema === flagSchemas.seen ? 'seen' : change.schema === flagSchemas.flagged ? 'flagged' : change.schema === flagSchemas.deleted ? 'deleted' : undefined;
       for (const loc of locations) {
         const moved = await applyOne(client, change, loc, { archive, trash });
+        const here = (l: Location) => l.account === loc.account && l.folder === loc.folder && l.uid === loc.uid;
         if (moved) {
-          updates.push(removeLocations(change.messageId, (l) => l.account === loc.account && l.folder === loc.folder && l.uid === loc.uid));
+          updates.push(removeLocations(change.messageId, here));
           if (moved.uid !== undefined) updates.push(addLocation(change.messageId, { account: account.name, folder: moved.folder, uid: moved.uid, uidvalidity: moved.uidvalidity }));
+        } else if (field !== undefined) {
+          // The server's mirror follows at once: this location's flag, then the mirrors.
+          updates.push(setLocationFlags(change.messageId, here, { [field]: change.value }));
         }
       }
-      if (change.schema === flagSchemas.seen || change.schema === flagSchemas.flagged || (change.schema === flagSchemas.deleted && !trash)) {
-        const field = change.schema === flagSchemas.seen ? 'seen' : change.schema === flagSchemas.flagged ? 'flagged' : 'deleted';
-        updates.push({ key: change.key, schemaId: change.schema, writer: imapWriter, next: () => ({ [field]: change.value }) });
-      }
+      updates.push(...mirrorFlags(change.messageId));
     } catch (err) {
       outcome = 'failed';
       message = (err as Error).message;
@@ -92,6 +94,20 @@ export async function pushUserChanges(registry: SchemaRegistry, db: Db, client: 
         return { pushes: [...list, entry] as unknown as JsonValue };
       },
     });
+  }
+  // Once every account holding the message has the change, the server mirror is the
+  // truth again: the user's seen/flagged/deleted item goes, so a later change on the
+  // server (read on the phone, unflagged elsewhere) shows instead of being hidden
+  // forever by the user's older, higher-confidence item. Archived has no server mirror
+  // and stays.
+  for (const { change, entry } of records) {
+    if (entry.outcome !== 'done' || change.schema === flagSchemas.archived) continue;
+    const holders = new Set(locationsOf(itemsOf(locDocs.get(docIdFor(change.key, locationSchema))).get(imapWriter)?.fields).map((l) => l.account));
+    const entries = (itemsOf(pushDocs.get(docIdFor(change.key, pushSchema))).get(imapWriter)?.fields.pushes ?? []) as unknown as PushEntry[];
+    const doneBy = new Set([account.name, ...entries.filter((e) => e.schema === change.schema && e.hash === change.hash && e.outcome === 'done').map((e) => e.account)]);
+    if (![...holders].every((a) => doneBy.has(a))) continue;
+    const field = change.schema === flagSchemas.seen ? 'seen' : change.schema === flagSchemas.flagged ? 'flagged' : 'deleted';
+    updates.push({ key: change.key, schemaId: change.schema, writer: userWriter, confidence: userConfidence, next: (current) => (current !== undefined && current[field] === change.value ? 'remove' : 'keep') });
   }
   await updateItems(registry, db, updates);
   return records.filter((r) => r.entry.outcome === 'done').length;

@@ -1,15 +1,16 @@
 import type { AccountSettings } from '../../config/index.js';
-import { RaindropError, errorCodes, isRaindropError, type JsonValue, type Logger } from '../../core/index.js';
+import { RaindropError, docIdFor, errorCodes, isRaindropError, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
+import { getDoc } from '../../couch/bulk-get.js';
 import type { Db } from '../../couch/connect.js';
 import type { SchemaRegistry } from '../../schema/registry.js';
 import { updateItems } from '../write-items.js';
 import { type Connection, connectAccount } from './connect.js';
 import { type FailureReason, isConnectionLoss, mailError } from './errors.js';
 import { discoverFolders } from './folders.js';
-import { imapWriter, syncStatusSchema } from './items.js';
+import { foldersSchema, imapWriter, syncStatusSchema } from './items.js';
 import { imapLimits } from './limits.js';
 import { pushUserChanges } from './push.js';
-import { type FolderProgress, type SyncCounts, emptyCounts, syncFolder } from './sync-folder.js';
+import { type FolderProgress, type SyncCounts, emptyCounts, forgetFolder, syncFolder } from './sync-folder.js';
 
 export interface SyncOptions {
   registry: SchemaRegistry;
@@ -32,6 +33,8 @@ export interface AccountSummary extends SyncCounts {
   result: 'ok' | 'failed';
   folders: string[];
   pushed: number;
+  /** Folders forgotten because they are gone from the server (renamed, deleted). */
+  foldersRemoved: string[];
   reconnects: number;
   seconds: number;
   error?: { code: string; reason: FailureReason | 'other'; message: string };
@@ -66,6 +69,26 @@ async function writeStatus(opts: SyncOptions, fields: Record<string, JsonValue>)
 }
 
 /**
+ * Records the folders this account syncs (rd.imap.folders). After a full discovery, the
+ * folders recorded before and not found now (renamed or deleted on the server, or no
+ * longer included) are forgotten: locations, flags, state. With --folder the list only
+ * grows. Returns the forgotten folders.
+ */
+async function recordFolders(opts: SyncOptions, folders: string[], full: boolean): Promise<string[]> {
+  const key = ['account', opts.account.name] as RdKey;
+  const doc = await getDoc(opts.db, docIdFor(key, foldersSchema));
+  const before = Array.isArray(doc?.folders) ? (doc.folders as string[]) : [];
+  const vanished = full ? before.filter((f) => !folders.includes(f)) : [];
+  for (const path of vanished) {
+    const removed = await forgetFolder(opts.registry, opts.db, opts.account.name, path);
+    opts.logger.info(`folder ${path} is gone from ${opts.account.name}; ${removed} locations removed (the messages stay)`, { account: opts.account.name, folder: path });
+  }
+  const next = full ? folders : [...new Set([...before, ...folders])];
+  await updateItems(opts.registry, opts.db, [{ key, schemaId: foldersSchema, writer: imapWriter, next: () => ({ account: opts.account.name, folders: next }) }]);
+  return vanished;
+}
+
+/**
  * One sync of one account: send the user's pending changes, then every folder in turn on
  * one connection. A dropped connection is re-opened with backoff and the sync resumes at
  * the folder it was in (the folder state makes that cheap: finished batches are not
@@ -75,12 +98,14 @@ async function writeStatus(opts: SyncOptions, fields: Record<string, JsonValue>)
 export async function syncAccount(opts: SyncOptions, existing?: Connection): Promise<AccountSummary> {
   const started = new Date();
   const counts = emptyCounts();
-  const summary: AccountSummary = { account: opts.account.name, result: 'ok', folders: [], pushed: 0, reconnects: 0, seconds: 0, ...counts };
+  const summary: AccountSummary = { account: opts.account.name, result: 'ok', folders: [], foldersRemoved: [], pushed: 0, reconnects: 0, seconds: 0, ...counts };
   await writeStatus(opts, { account: opts.account.name, result: 'running', started_at: started.toISOString() });
   let folders: string[] | undefined;
   const finished = new Set<string>();
   let failures = 0;
   let connectedOnce = existing !== undefined;
+  let stopped = false;
+  void opts.stop?.then(() => (stopped = true));
   try {
     for (;;) {
       let conn = existing;
@@ -98,12 +123,14 @@ export async function syncAccount(opts: SyncOptions, existing?: Connection): Pro
           }
           folders = found.map((f) => f.path);
           summary.folders = folders;
+          summary.foldersRemoved = await recordFolders(opts, folders, !(opts.folders && opts.folders.length > 0));
           opts.onFolders?.(folders);
         }
         const all = await discoverFolders(client, { folders: folders, excludeFolders: [] });
         for (const folder of all) {
           if (finished.has(folder.path)) continue;
-          await syncFolder({ registry: opts.registry, db: opts.db, client, account: opts.account, logger: opts.logger, maxAgeMs: opts.maxAgeMs, onProgress: opts.onProgress, afterBatch: opts.afterBatch }, folder, counts);
+          if (stopped) throw new RaindropError(errorCodes.ABORTED, `sync of ${opts.account.name} stopped before ${folder.path}; the next sync continues there`);
+          await syncFolder({ registry: opts.registry, db: opts.db, client, account: opts.account, logger: opts.logger, maxAgeMs: opts.maxAgeMs, onProgress: opts.onProgress, afterBatch: opts.afterBatch, stopped: () => stopped }, folder, counts);
           finished.add(folder.path);
           failures = 0;
         }
@@ -114,7 +141,7 @@ export async function syncAccount(opts: SyncOptions, existing?: Connection): Pro
         const error = isRaindropError(err) ? err : mailError(err, `syncing ${opts.account.name}`, conn ? [conn.secret] : []);
         // A server that cannot be reached at all fails fast; one that dropped us mid-sync
         // (restart, network blip) is retried with backoff.
-        if (!connectedOnce || !isConnectionLoss(err) || ++failures > imapLimits.reconnectAttempts) throw error;
+        if (stopped || !connectedOnce || !isConnectionLoss(err) || ++failures > imapLimits.reconnectAttempts) throw error;
         summary.reconnects++;
         const pause = backoffMs(failures);
         opts.logger.warn(`connection to ${opts.account.host} lost; reconnecting in ${pause} ms`, { account: opts.account.name, attempt: failures, error: error.message });

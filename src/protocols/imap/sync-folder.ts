@@ -1,6 +1,6 @@
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
 import type { AccountSettings } from '../../config/index.js';
-import { docIdFor, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
+import { RaindropError, docIdFor, errorCodes, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
 import { bulkGet, getDoc } from '../../couch/bulk-get.js';
 import type { Db } from '../../couch/connect.js';
 import { topLevelFields } from '../../couch/schema-items/merge.js';
@@ -8,7 +8,7 @@ import type { SchemaRegistry } from '../../schema/registry.js';
 import { storeRawWithItems } from '../store-raw.js';
 import { type ItemUpdate, updateItems } from '../write-items.js';
 import type { FolderInfo } from './folders.js';
-import { addLocation, folderStateSchema, folderUidsSchema, imapWriter, mirrorFlags, removeLocations } from './items.js';
+import { addLocation, folderStateSchema, folderUidsSchema, imapWriter, mirrorFlags, removeLocations, serverFlags, setLocationFlags } from './items.js';
 import { imapLimits } from './limits.js';
 
 export interface SyncCounts {
@@ -40,8 +40,12 @@ export interface FolderSyncOptions {
   /** Only messages whose INTERNALDATE is at most this many ms old. */
   maxAgeMs?: number | undefined;
   onProgress?: ((p: FolderProgress) => void) | undefined;
-  /** Test hook: called after each batch is fully stored (raw, items, state). */
+  /** Test hook: called after each batch is stored (raw items with their locations and
+   * flags; the batch's folder state goes with the next write). */
   afterBatch?: (() => Promise<void> | void) | undefined;
+  /** True once the caller wants to stop: the pass ends after the current batch (its state
+   * written, the folder not marked complete) with an ABORTED error. */
+  stopped?: (() => boolean) | undefined;
 }
 
 interface FolderState {
@@ -198,6 +202,30 @@ function batches(candidates: Array<{ uid: number; size: number }>): number[][] {
   return out;
 }
 
+/**
+ * A folder that is no longer synced (renamed or deleted on the server, or excluded): its
+ * locations go (the flag mirrors follow what is left), then its UID chunks and its
+ * state. The raw messages stay. Returns how many locations were removed.
+ */
+export async function forgetFolder(registry: SchemaRegistry, db: Db, account: string, path: string): Promise<number> {
+  const state = await readState(db, account, path);
+  if (!state) return 0;
+  const map = await readUids(db, state);
+  const locations: ItemUpdate[] = [];
+  const mirrors: ItemUpdate[] = [];
+  for (const [uid, id] of map.ids) {
+    if (id === '') continue;
+    locations.push(removeLocations(id, (l) => l.account === account && l.folder === path && l.uid === uid));
+    mirrors.push(...mirrorFlags(id));
+  }
+  await updateItems(registry, db, locations);
+  await updateItems(registry, db, mirrors);
+  const gone: ItemUpdate[] = Array.from({ length: state.uid_chunks ?? 0 }, (_, i) => ({ key: folderUidsKey(account, path, state.uidvalidity, i), schemaId: folderUidsSchema, writer: imapWriter, next: () => 'remove' as const }));
+  gone.push({ key: folderStateKey(account, path), schemaId: folderStateSchema, writer: imapWriter, next: () => 'remove' });
+  await updateItems(registry, db, gone);
+  return locations.length;
+}
+
 /** A FETCH of one batch's bodies, collected; the promise never rejects unobserved. */
 function fetchBodies(client: ImapFlow, batch: number[]): Promise<FetchMessageObject[]> {
   const p = (async () => {
@@ -281,10 +309,11 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
     const todo = batches(candidates);
     // The state of batches whose raw items are written but whose state is not yet.
     let pendingState: ItemUpdate[] = [];
+    let readFirst = true;
     try {
       let next = todo.length > 0 ? fetchBodies(client, todo[0] as number[]) : undefined;
       for (let b = 0; b < todo.length; b++) {
-        const tw=performance.now(); const fetched = await (next as Promise<FetchMessageObject[]>); const P=(globalThis as any).__prof ??= {}; P.fetchwait=(P.fetchwait??0)+performance.now()-tw;
+        const fetched = await (next as Promise<FetchMessageObject[]>);
         // The next batch comes over the network while this one is written.
         next = b + 1 < todo.length ? fetchBodies(client, todo[b + 1] as number[]) : undefined;
         const stored = await storeRawWithItems(
@@ -292,10 +321,13 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
           fetched.map((m) => ({ bytes: m.source as Buffer, receivedFrom: `imap:${account.name}` })),
           (keys) => fetched.flatMap((m, i) => {
             const k = keys[i];
-            return k ? [addLocation(String(k.key[1]), location(m.uid)), ...mirrorFlags(String(k.key[1]), m.flags ?? new Set())] : [];
+            return k ? [addLocation(String(k.key[1]), location(m.uid), serverFlags(m.flags ?? new Set())), ...mirrorFlags(String(k.key[1]))] : [];
           }),
-          pendingState,
+          { extra: pendingState, readFirst },
         );
+        // Read which raw items exist first only while duplicates are seen: new mail is
+        // then written without any read (a 409 tells the rare duplicate).
+        readFirst = stored.duplicates > 0;
         pendingState = [];
         fetched.forEach((m, i) => {
           const r = stored.results[i];
@@ -316,6 +348,7 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
         progress.done += (todo[b] as number[]).length;
         opts.onProgress?.(progress);
         await opts.afterBatch?.();
+        if (opts.stopped?.() === true && b + 1 < todo.length) throw new RaindropError(errorCodes.ABORTED, `sync of ${account.name} stopped in ${folder.path}; the next sync continues there`);
       }
     } finally {
       // Raw items written, their state not yet (the last batch, or a fetch that failed):
@@ -328,13 +361,17 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
       const since = condstore && base.highestmodseq !== undefined ? BigInt(base.highestmodseq) : undefined;
       if (since === undefined || (modseqAtSelect !== undefined && BigInt(modseqAtSelect) > since)) {
         const updates: ItemUpdate[] = [];
+        const mirrors: ItemUpdate[] = [];
         for await (const m of client.fetch('1:*', { uid: true, flags: true }, { uid: true, ...(since === undefined ? {} : { changedSince: since }) })) {
           const id = uids.ids.get(m.uid);
           if (!knownBefore.has(m.uid) || id === undefined || id === '') continue;
-          updates.push(...mirrorFlags(id, m.flags ?? new Set()));
+          updates.push(setLocationFlags(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === m.uid, serverFlags(m.flags ?? new Set())));
+          mirrors.push(...mirrorFlags(id));
         }
         ensureAlive(client);
-        counts.flagUpdates += await updateItems(registry, db, updates);
+        // The flags of each location, then the mirrors computed from all locations.
+        await updateItems(registry, db, updates);
+        counts.flagUpdates += await updateItems(registry, db, mirrors);
       }
     }
 
@@ -350,7 +387,7 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
       for (const uid of gone) {
         const id = uids.ids.get(uid);
         uids.remove(uid);
-        if (id) updates.push(removeLocations(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === uid));
+        if (id) updates.push(removeLocations(id, (l) => l.account === account.name && l.folder === folder.path && l.uid === uid), ...mirrorFlags(id));
       }
       counts.expunged += gone.length;
     }
