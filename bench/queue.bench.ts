@@ -263,6 +263,9 @@ async function verify(db: Db, n: number, report: RunReport): Promise<{ outputs: 
     if (body?.words !== words || body.has_links !== p.links > 0 || body.rd_schema_provider !== 'bench.body' || !body.rd_schema_items || Object.keys(body.rd_schema_items).length !== 2) problems.push(`${p.key[1]}: body ${JSON.stringify(body && { words: body.words, has_links: body.has_links })}, expected ${words} words`);
     if (contact?.domain !== p.sender.split('@')[1]) problems.push(`${p.sender}: contact ${JSON.stringify(contact?.domain)}`);
   }
+  const finalDocs = Object.entries(expected).reduce((sum, [kind, count]) => (kind === rawSchema ? sum : sum + count), 0);
+  // Every derived document was created by this run, so each was written at least once.
+  if (report.written < finalDocs) problems.push(`the run reports ${report.written} documents written, fewer than the ${finalDocs} it created`);
   if (problems.length > 0) throw new Error(`the queue benchmark's output is wrong (N = ${n}): ${problems.join('; ')}`);
   const outputs = Object.entries(expected).reduce((sum, [kind, count]) => (kind === rawSchema || kind === 'provenance' ? sum : sum + count), 0);
   return { outputs, provenance: expected.provenance as number };
