@@ -43,6 +43,16 @@ export interface BatchStats {
 }
 
 export const errorSchemaId = 'rd.core.error';
+/** A document consumed by several extensions of a batch is hashed once. */
+const hashes = new WeakMap<CouchDoc, string>();
+const hashOf = (doc: CouchDoc): string => {
+  let hash = hashes.get(doc);
+  if (hash === undefined) {
+    hash = sourceHash(doc);
+    hashes.set(doc, hash);
+  }
+  return hash;
+};
 export const laterSourceId = 'rd!later';
 const forceKey = (ext: string, source: string) => `${ext}|${source}`;
 const writeCategory = (c: QueueExtension['declaration']['category']): WriterCategory => (c === 'extender' ? 'extender' : 'provider');
@@ -85,7 +95,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     const toRun: Array<{ doc: CouchDoc; hash: string; entry: ProvenanceEntry | undefined }> = [];
     for (const doc of tasks) {
       const entry = writer.provenance(doc._id)?.extensions[id];
-      const hash = sourceHash(doc);
+      const hash = hashOf(doc);
       if (entry && entry.source_hash === hash && entry.code_hash === ext.codeHash && !force.has(forceKey(id, doc._id))) {
         stats.skipped++;
         continue;
@@ -98,7 +108,12 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services);
     const checks = await checkOutputs(ctx.registry, ext, results);
     const later: JsonValue[] = [];
-    await writer.load(toRun.flatMap((t, i) => [docIdFor(t.doc.rd_key as RdKey, errorSchemaId), ...(t.entry?.outputs ?? []), ...(results[i]?.ok ? results[i].emits.map((e) => e.id) : [])]));
+    // The error document is needed only where there is or was a failure.
+    await writer.load(toRun.flatMap((t, i) => [
+      ...(t.entry?.error || !results[i]?.ok || !checks[i]?.ok ? [docIdFor(t.doc.rd_key as RdKey, errorSchemaId)] : []),
+      ...(t.entry?.outputs ?? []),
+      ...(results[i]?.ok ? results[i].emits.map((e) => e.id) : []),
+    ]));
     toRun.forEach((task, i) => {
       const result = results[i] as DocResult;
       const outcome = checks[i] as OutputCheck;

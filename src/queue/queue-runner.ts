@@ -4,7 +4,7 @@ import type { Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
 import { type SandboxPool, startSandboxPool } from '../sandbox/pool.js';
 import type { SchemaRegistry } from '../schema/registry.js';
-import { type Checkpoint, readCheckpoints, writeCheckpoints } from './checkpoints.js';
+import { type Checkpoint, checkpointSchemaId, readCheckpoints, writeCheckpoints } from './checkpoints.js';
 import { type QueueExtension, orderExtensions } from './extension-set.js';
 import { extensionSchemaId, loadStoredExtensions } from './load-extensions.js';
 import { queueLimits } from './limits.js';
@@ -195,10 +195,11 @@ export class QueueRunner {
       else if (row.doc) docs.push(row.doc);
     }
     const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)) });
-    // A batch that changed nothing does not move the checkpoint: writing one is itself a
-    // change on the feed, and the next batch would see it and write another, forever.
-    // Re-reading such changes after a restart costs only a provenance lookup.
-    if (stats.ran > 0 || stats.written > 0) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming', lane.previous);
+    // A batch of nothing but checkpoints does not move the checkpoint: writing one is
+    // itself a change on the feed, and the next batch would see it and write another,
+    // forever. Any other batch does, so later passes do not read it again.
+    const onlyCheckpoints = batch.rows.every((r) => r.doc?.rd_schema_id === checkpointSchemaId);
+    if (stats.ran > 0 || stats.written > 0 || !onlyCheckpoints) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming', lane.previous);
     lane.since = batch.lastSeq;
     this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats });
     return stats;
