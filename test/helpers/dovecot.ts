@@ -3,6 +3,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 
 /**
  * A real Dovecot (Debian's dovecot-imapd) on a loopback port with its own config, mail
@@ -219,4 +220,16 @@ namespace inbox {
       }
     },
   };
+}
+
+/** A plain imapflow client logged in to the test server, for setting up mailboxes and
+ * checking what the server holds; logged out when `fn` settles. */
+export async function withImapClient<T>(dovecot: Dovecot, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false, disableBinary: true });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.logout();
+  }
 }

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AccountSettings } from '../../src/config/index.js';
 import { builtInSchemaDir, installSchemas } from '../../src/cli/install-schemas.js';
@@ -18,7 +18,7 @@ import { syncAccount } from '../../src/protocols/imap/sync-account.js';
 import { messageKey } from '../../src/protocols/message-key.js';
 import { SchemaRegistry } from '../../src/schema/registry.js';
 import { type Corpus, messageFiles, openCorpus } from '../helpers/corpus.js';
-import { type Dovecot, startDovecot } from '../helpers/dovecot.js';
+import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('imap_folders');
@@ -33,15 +33,7 @@ const account = (): AccountSettings => ({
 });
 const sync = () => syncAccount({ registry, db: t.db, account: account(), logger: silentLogger });
 
-async function imap<T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> {
-  const c = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false, disableBinary: true });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.logout();
-  }
-}
+const imap = <T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> => withImapClient(dovecot, fn);
 
 const idOf = (bytes: Buffer): string => {
   const k = messageKey(bytes);

@@ -5,14 +5,13 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import type { CouchDoc } from '../../src/couch/documents.js';
 import { messageKey } from '../../src/protocols/message-key.js';
 import { type Corpus, messageFiles, openCorpus } from '../helpers/corpus.js';
-import { type Dovecot, startDovecot } from '../helpers/dovecot.js';
+import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
 import { startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -71,10 +70,7 @@ describe('raindrop serve with a mail account', () => {
       expect(stderr).toContain('sync s: ok');
       for (const m of messages.slice(0, 30)) expect(await getDoc(t.db, rawId(m))).toBeDefined();
       // New mail in INBOX arrives through IDLE, without waiting for the poll interval.
-      const c = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
-      await c.connect();
-      await c.append('INBOX', messages[30] as Buffer);
-      await c.logout();
+      await withImapClient(dovecot, (c) => c.append('INBOX', messages[30] as Buffer));
       const fresh = await waitFor<CouchDoc>(() => getDoc(t.db, rawId(messages[30] as Buffer)), 20_000);
       expect(fresh, stderr).toBeDefined();
       const status = await getDoc(t.db, docIdFor(['account', 's'], 'rd.core.sync-status'));

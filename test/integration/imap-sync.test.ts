@@ -5,7 +5,7 @@
 import { readFile, stat, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AccountSettings } from '../../src/config/index.js';
 import { builtInSchemaDir, installSchemas } from '../../src/cli/install-schemas.js';
@@ -18,7 +18,7 @@ import { messageKey } from '../../src/protocols/message-key.js';
 import { syncAccount } from '../../src/protocols/imap/sync-account.js';
 import { SchemaRegistry } from '../../src/schema/registry.js';
 import { type Corpus, messageFiles, openCorpus } from '../helpers/corpus.js';
-import { type Dovecot, startDovecot } from '../helpers/dovecot.js';
+import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -38,15 +38,7 @@ function account(overrides: Partial<AccountSettings> = {}): AccountSettings {
   };
 }
 
-async function imap<T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> {
-  const c = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false, disableBinary: true });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.logout();
-  }
-}
+const imap = <T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> => withImapClient(dovecot, fn);
 
 async function append(folder: string, list: Buffer[], flags: (i: number) => string[] = () => []): Promise<void> {
   await imap(async (c) => {
