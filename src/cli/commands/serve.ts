@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { RaindropError, errorCodes } from '../../core/index.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
+import { cliLimits } from '../limits.js';
 import { installDatabase } from '../install.js';
 import type { CommandContext } from '../command.js';
 import type { OpenServer } from '../../couch/open-server.js';
@@ -62,6 +63,26 @@ async function runSyncUntilStopped(ctx: CommandContext, server: OpenServer): Pro
   }
 }
 
+/** Waits for every part to finish; once a stop is requested, for at most the shutdown
+ * grace time. Returns the names of the parts still running at the deadline (none when all
+ * finished), so a stuck part is named instead of leaving the process hanging. */
+async function runUntilStopped(ctx: CommandContext, parts: Record<string, Promise<unknown>>): Promise<string[]> {
+  const pending = new Set(Object.keys(parts));
+  const all = Promise.all(Object.entries(parts).map(([name, p]) => p.finally(() => pending.delete(name))));
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  const deadline = ctx.stopRequested.then(() => new Promise<void>((resolve) => {
+    if (!finished) timer = setTimeout(resolve, cliLimits.shutdownGraceMs);
+  }));
+  try {
+    await Promise.race([all, deadline]);
+  } finally {
+    finished = true;
+    clearTimeout(timer);
+  }
+  return [...pending];
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the embedded CouchDB server (or use --couch) until stopped',
@@ -111,11 +132,15 @@ Examples:
         }
       }
       if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      await Promise.all([
-        runQueueUntilStopped(ctx, server),
-        runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-      ]);
-      ctx.logger.info('stopping');
+      const stillRunning = await runUntilStopped(ctx, {
+        queue: runQueueUntilStopped(ctx, server),
+        'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+      });
+      if (stillRunning.length > 0) {
+        ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
+        return exitCodes.failure;
+      }
+      ctx.logger.info('stopped');
       return exitCodes.ok;
     } finally {
       await server.release();

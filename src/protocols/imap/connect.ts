@@ -71,12 +71,19 @@ export async function connectAccount(account: AccountSettings, logger: Logger): 
     client,
     secret,
     async close() {
-      try {
-        if (client.usable) await client.logout();
-        else client.close();
-      } catch {
-        client.close();
+      if (client.usable) {
+        // LOGOUT is a courtesy: bounded, and also done when the socket closes under it
+        // (a LOGOUT whose answer never comes must not keep serve from stopping).
+        let timer: NodeJS.Timeout | undefined;
+        const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+        await Promise.race([
+          client.logout().catch(() => undefined),
+          closed,
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, imapLimits.logoutTimeoutMs))),
+        ]);
+        clearTimeout(timer);
       }
+      client.close();
     },
   };
 }

@@ -35,6 +35,9 @@ export const imapLimits = {
    * other folders are polled at this interval. */
   idleRestartMs: 25 * 60_000,
   pollIntervalMs: 5 * 60_000,
+  /** Time LOGOUT gets before the socket is simply closed: a server (or an IDLE being
+   * broken at that moment) that never answers must not hold up a shutdown. */
+  logoutTimeoutMs: 5_000,
   /** UIDs per STORE/MOVE command when sending the user's changes back. */
   pushBatch: 500,
 } as const;

@@ -1,0 +1,10 @@
+/**
+ * Numbers the CLI itself depends on, with the reason for each.
+ */
+export const cliLimits = {
+  /** Time `serve` gives the queue and the mail sync to finish after Ctrl-C or SIGTERM.
+   * A batch in flight is committed or abandoned well within this (everything is written
+   * idempotently, so an abandoned batch is simply redone); past it, serve names what it
+   * is still waiting for and exits with a failure instead of hanging. */
+  shutdownGraceMs: 20_000,
+} as const;
