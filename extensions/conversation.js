@@ -31,7 +31,7 @@ export default {
   id: 'rd.ext.conversation',
   source_schemas: ['rd.msg.thread'],
   emits: ['rd.msg.conversation', 'rd.conv.summary'],
-  reads: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.msg.seen'],
+  reads: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.msg.seen', 'rd.msg.flagged', 'rd.msg.archived', 'rd.msg.deleted', 'rd.msg.grouping-tag'],
   category: 'provider',
   confidence: 1,
   uses_dependencies: true,
@@ -106,8 +106,25 @@ export default {
       const tb = b.timestamp ?? Infinity;
       return ta !== tb ? ta - tb : a.message_id < b.message_id ? -1 : a.message_id > b.message_id ? 1 : 0;
     });
-    const seenDocs = rd.openMany(ordered.map((t) => [['email', t.message_id], 'rd.msg.seen']));
-    const unread = ordered.filter((t, i) => seenDocs[i]?.seen !== true).map((t) => t.message_id);
+    // The user state of every member, and its grouping: one host call.
+    const stateSchemas = ['rd.msg.seen', 'rd.msg.flagged', 'rd.msg.archived', 'rd.msg.deleted', 'rd.msg.grouping-tag'];
+    /** @type {Array<[Key, string]>} */
+    const stateDeps = ordered.flatMap((t) => stateSchemas.map((schema) => /** @type {[Key, string]} */ ([['email', t.message_id], schema])));
+    const states = rd.openMany(stateDeps);
+    const stateOf = (/** @type {number} */ i, /** @type {number} */ k) => states[i * stateSchemas.length + k] ?? null;
+    const deleted = ordered.filter((t, i) => stateOf(i, 3)?.deleted === true).map((t) => t.message_id);
+    const unread = ordered.filter((t, i) => stateOf(i, 0)?.seen !== true && stateOf(i, 3)?.deleted !== true).map((t) => t.message_id);
+    const flagged = ordered.filter((t, i) => stateOf(i, 1)?.flagged === true && stateOf(i, 3)?.deleted !== true).map((t) => t.message_id);
+    const live = ordered.filter((t, i) => stateOf(i, 3)?.deleted !== true);
+    const archived = live.length > 0 && ordered.every((t, i) => stateOf(i, 3)?.deleted === true || stateOf(i, 2)?.archived === true);
+    /** @type {Record<string, number | null>} */
+    const groupings = {};
+    ordered.forEach((t, i) => {
+      const g = stateOf(i, 4)?.grouping_id;
+      if (typeof g !== 'string' || stateOf(i, 3)?.deleted === true) return;
+      const before = groupings[g] ?? null;
+      groupings[g] = t.timestamp === null ? before : before === null ? t.timestamp : Math.max(before, t.timestamp);
+    });
     /** @type {Json[]} */
     const participants = [];
     const counted = new Set();
@@ -132,6 +149,10 @@ export default {
       unread_count: unread.length,
       first_timestamp: stamps.length > 0 ? Math.min(...stamps) : null,
       latest_timestamp: stamps.length > 0 ? Math.max(...stamps) : null,
-    }, { key: convKey, deps: ordered.map((t) => /** @type {[Key, string]} */ ([['email', t.message_id], 'rd.msg.seen'])) });
+      flagged_ids: flagged,
+      deleted_ids: deleted,
+      archived,
+      groupings,
+    }, { key: convKey, deps: stateDeps });
   },
 };

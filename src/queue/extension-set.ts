@@ -21,6 +21,27 @@ export function orderExtensions(extensions: readonly QueueExtension[]): QueueExt
       extensions.filter((other) => other.declaration.emits.some((s) => ext.declaration.source_schemas.includes(s))).map((o) => o.declaration.id),
     );
   }
+  topologicalOrder(byId, upstream); // refuses a cycle of source schemas
+  // Reads are a softer order: an extension that opens what another emits (a summary
+  // reading tags) runs after it where that makes no cycle, so it sees this batch's
+  // outputs instead of being re-triggered by them in the next batch.
+  for (const ext of [...extensions].sort((a, b) => (a.declaration.id < b.declaration.id ? -1 : 1))) {
+    for (const other of extensions) {
+      if (other === ext || !other.declaration.emits.some((s) => (ext.declaration.reads ?? []).includes(s))) continue;
+      const before = upstream.get(ext.declaration.id) ?? [];
+      if (before.includes(other.declaration.id)) continue;
+      upstream.set(ext.declaration.id, [...before, other.declaration.id]);
+      try {
+        topologicalOrder(byId, upstream);
+      } catch {
+        upstream.set(ext.declaration.id, before);
+      }
+    }
+  }
+  return topologicalOrder(byId, upstream);
+}
+
+function topologicalOrder(byId: ReadonlyMap<string, QueueExtension>, upstream: ReadonlyMap<string, string[]>): QueueExtension[] {
   const order: QueueExtension[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (id: string, path: string[]) => {

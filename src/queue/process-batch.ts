@@ -40,6 +40,11 @@ export interface BatchStats {
   skipped: number;
   failed: number;
   written: number;
+  /** Milliseconds each extension's step of the cascade took in this batch (provenance
+   * reads, the sandbox run with its host calls, output checks), by extension id: what
+   * `onBatch` consumers such as the benchmarks need to name the slowest extension. The
+   * final `_bulk_docs` commit is shared and not counted. Absent where nothing ran. */
+  extensionMs?: Record<string, number>;
 }
 
 export const errorSchemaId = 'rd.core.error';
@@ -91,6 +96,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     const id = ext.declaration.id;
     const tasks = [...(pending.get(id)?.values() ?? [])];
     if (tasks.length === 0) continue;
+    const started = performance.now();
     await writer.load(tasks.map((d) => provenanceId(d._id)));
     const toRun: Array<{ doc: CouchDoc; hash: string; entry: ProvenanceEntry | undefined }> = [];
     for (const doc of tasks) {
@@ -102,7 +108,10 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       }
       toRun.push({ doc, hash, entry });
     }
-    if (toRun.length === 0) continue;
+    if (toRun.length === 0) {
+      addTime(stats, id, started);
+      continue;
+    }
     await prefetchAttachments(ctx.db, writer, toRun.map((t) => t.doc));
     const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
     const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services);
@@ -141,9 +150,15 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     if (later.length > 0 && ext.declaration.has_later_handler) {
       await runLater(ctx, ext, later, services, writer, (doc) => enqueue(doc, false, index));
     }
+    addTime(stats, id, started);
   }
   stats.written = await writer.commit();
   return stats;
+}
+
+function addTime(stats: BatchStats, id: string, started: number): void {
+  const times = (stats.extensionMs ??= {});
+  times[id] = (times[id] ?? 0) + (performance.now() - started);
 }
 
 type OutputCheck = { ok: true; fields: Array<{ fields: Record<string, JsonValue>; version: number }> } | { ok: false; kind: FailureKind; message: string; failures: Array<{ path: string; message: string }> };

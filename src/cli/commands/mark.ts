@@ -16,6 +16,15 @@ const actions = {
   undelete: [flagSchemas.deleted, 'deleted', false],
 } as const;
 
+/** Verdicts on senders: positionals are addresses, written as rd.identity.sender-flags. */
+const senderActions = { 'bulk-sender': true, 'not-bulk-sender': false } as const;
+
+function parseAddress(text: string): RdKey {
+  const address = text.replace(/^<|>$/g, '').trim().toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new RaindropError(errorCodes.USAGE, `"${text}" is not an e-mail address`);
+  return ['identity', ['email', address]];
+}
+
 /** A message key from the command line: a Message-ID (angle brackets optional) or a JSON key. */
 function parseKey(text: string): RdKey {
   if (text.startsWith('[')) {
@@ -36,22 +45,33 @@ export const markCommand: Command = {
   name: 'mark',
   summary: 'mark messages seen, unseen, flagged, archived or deleted (sent to the server by sync)',
   help: `Usage: raindrop mark --seen|--unseen|--flag|--unflag|--archive|--delete|--undelete KEY... [--json]
+       raindrop mark --bulk-sender|--not-bulk-sender ADDRESS... [--json]
 
 Records your change as a user-state item (rd.msg.seen, rd.msg.flagged, rd.msg.archived,
 rd.msg.deleted written by "user"); the next "raindrop sync" sends it to every account
 holding the message, once, and records the outcome in rd.imap.push. KEY is a Message-ID
 (angle brackets optional) or a JSON key ["email","<id>"].
 
+--bulk-sender puts a sender's mail into the bulk grouping (rd.identity.sender-flags,
+bulk: true); --not-bulk-sender keeps it out whatever its headers say. The queue
+re-groups that sender's messages.
+
 Examples:
   raindrop mark --seen 20240101.1234@example.org
-  raindrop mark --archive '<abc@example.org>' && raindrop sync`,
-  options: Object.fromEntries(Object.keys(actions).map((a) => [a, { type: 'boolean' as const }])),
+  raindrop mark --archive '<abc@example.org>' && raindrop sync
+  raindrop mark --bulk-sender deals@shop.example`,
+  options: Object.fromEntries([...Object.keys(actions), ...Object.keys(senderActions)].map((a) => [a, { type: 'boolean' as const }])),
   async run(ctx, values, positionals) {
-    const chosen = (Object.keys(actions) as Array<keyof typeof actions>).filter((a) => values[a] === true);
-    if (chosen.length !== 1) throw new RaindropError(errorCodes.USAGE, `give exactly one of ${Object.keys(actions).map((a) => `--${a}`).join(', ')}`);
-    if (positionals.length === 0) throw new RaindropError(errorCodes.USAGE, 'give at least one message key (Message-ID)');
-    const [schemaId, field, value] = actions[chosen[0] as keyof typeof actions];
-    const keys = positionals.map(parseKey);
+    const all = [...Object.keys(actions), ...Object.keys(senderActions)];
+    const chosen = all.filter((a) => values[a] === true);
+    if (chosen.length !== 1) throw new RaindropError(errorCodes.USAGE, `give exactly one of ${all.map((a) => `--${a}`).join(', ')}`);
+    const action = chosen[0] as string;
+    const sender = action in senderActions;
+    if (positionals.length === 0) throw new RaindropError(errorCodes.USAGE, sender ? 'give at least one sender address' : 'give at least one message key (Message-ID)');
+    const [schemaId, field, value] = sender
+      ? (['rd.identity.sender-flags', 'bulk', senderActions[action as keyof typeof senderActions]] as const)
+      : actions[action as keyof typeof actions];
+    const keys = positionals.map(sender ? parseAddress : parseKey);
     const server = await ctx.openServer();
     try {
       const db = useDatabase(server.couch, ctx.config.db);
@@ -62,7 +82,7 @@ Examples:
           const r = await writeValidatedItem(registry, db, { key, schemaId, writer: userWriter, category: 'provider', confidence: userConfidence, source: null, fields: { [field]: value } });
           if (r.written) written++;
         }
-        ctx.output.data({ schema: schemaId, value, keys, written }, `${written} of ${keys.length} marked ${chosen[0]}; "raindrop sync" sends it to the server`);
+        ctx.output.data({ schema: schemaId, value, keys, written }, sender ? `${written} of ${keys.length} senders marked ${action}; "raindrop process" re-groups their mail` : `${written} of ${keys.length} marked ${action}; "raindrop sync" sends it to the server`);
         return exitCodes.ok;
       } finally {
         await registry.close();
