@@ -112,7 +112,7 @@ export default {
     if (before && JSON.stringify(before) === JSON.stringify(state)) return;
     const list = /** @type {Record<string, unknown>} */ (doc.list && typeof doc.list === 'object' ? doc.list : {});
     const listName = typeof list.id === 'string' ? list.id.replace(/<[^>]*>/, '').replace(/"/g, '').trim() : '';
-    rd.later({ before, after: state, timestamp, kind: tag.kind, name: tag.kind === 'list' ? (listName || tag.grouping_id.slice(5)) : null });
+    rd.later({ before, after: state, timestamp, kind: tag.kind, name: tag.kind === 'list' ? (listName || (tag.grouping_id.slice(5).split(/[.@]/)[0] ?? tag.grouping_id)) : null });
   },
   later_handler(values, rd) {
     /** @type {Map<string, {message: number, inbox: number, unread: number, flagged: number, latest: number | null, kind: string | null, name: string | null}>} */
