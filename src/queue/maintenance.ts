@@ -5,7 +5,7 @@ import { removeCheckpoints } from './checkpoints.js';
 import type { QueueExtension } from './extension-set.js';
 import { queueLimits } from './limits.js';
 import { type BatchStats, type QueueContext, errorSchemaId, processBatch } from './process-batch.js';
-import { removeExtensionOutputs } from './stale-outputs.js';
+import { removeExtensionOutputs, removeLaterOutputs } from './stale-outputs.js';
 
 /** Sources an extension has processed (from provenance), for unprocess. */
 async function processedSources(db: Db, extension: string): Promise<string[]> {
@@ -20,7 +20,10 @@ async function processedSources(db: Db, extension: string): Promise<string[]> {
 export async function unprocess(ctx: Pick<QueueContext, 'db'>, extensions: readonly string[]): Promise<{ removed: number }> {
   let removed = 0;
   // Downstream first, so nothing re-derives from an output that is about to go.
-  for (const ext of [...extensions].reverse()) removed += await removeExtensionOutputs(ctx, ext, await processedSources(ctx.db, ext));
+  for (const ext of [...extensions].reverse()) {
+    removed += await removeExtensionOutputs(ctx, ext, await processedSources(ctx.db, ext));
+    removed += await removeLaterOutputs(ctx, ext);
+  }
   await removeCheckpoints(ctx.db, extensions);
   return { removed };
 }

@@ -33,3 +33,17 @@ export async function removeExtensionOutputs(ctx: Pick<QueueContext, 'db'>, exte
   }
   return writer.commit();
 }
+
+/** Removes what an extension's later_handler wrote (indexes, counters): it belongs to no
+ * single source, so only `unprocess` takes it, and the next `process` rebuilds it. */
+export async function removeLaterOutputs(ctx: Pick<QueueContext, 'db'>, extension: string): Promise<number> {
+  const rows = (await callCouch(ctx.db.couch, `finding later_handler outputs of ${extension}`, () =>
+    ctx.db.scope.view('rd_queue', 'later_outputs', { key: extension }),
+  )) as unknown as { rows: Array<{ id: string }> };
+  if (rows.rows.length === 0) return 0;
+  const writer = new BatchWriter(ctx.db);
+  const ids = rows.rows.map((r) => r.id);
+  await writer.load(ids);
+  for (const id of ids) writer.removeItem(id, extension);
+  return writer.commit();
+}
