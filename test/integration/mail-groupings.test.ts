@@ -21,6 +21,7 @@ import { SchemaRegistry } from '../../src/schema/registry.js';
 import { writeValidatedItem } from '../../src/schema/validated-write.js';
 import { messageFiles, openCorpus, spamAssassinDir, type Corpus } from '../helpers/corpus.js';
 import { runQueueOnce } from '../helpers/queue.js';
+import { runCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('groupings');
@@ -165,7 +166,13 @@ describe('mailing lists, identities, groupings and flags', () => {
     const victim = personal.rows.find((r) => r.doc.grouping_id === 'personal')!.doc;
     const sender = (await doc(victim.rd_key as RdKey, 'rd.msg.email'))?.from as { address: string };
     const bulkBefore = ((await doc(['grouping', 'bulk'], 'rd.grouping.summary'))?.message_count as number | undefined) ?? 0;
-    await mark(['identity', ['email', sender.address]], 'rd.identity.sender-flags', { bulk: true });
+    // As a user does it: the CLI (a bad address is a usage error).
+    const url = new URL(t.url);
+    url.username = encodeURIComponent(t.username);
+    url.password = encodeURIComponent(t.password);
+    const couch = ['--couch', url.toString(), '--db', t.db.name];
+    expect((await runCli(['mark', '--bulk-sender', 'not-an-address', ...couch], {})).code).toBe(2);
+    expect((await runCli(['mark', '--bulk-sender', sender.address.toUpperCase(), ...couch], {})).code).toBe(0);
     await processAll();
     expect((await doc(victim.rd_key as RdKey, 'rd.msg.grouping-tag'))).toMatchObject({ grouping_id: 'bulk', reason: 'sender marked bulk' });
     expect(((await doc(['grouping', 'bulk'], 'rd.grouping.summary'))?.message_count as number)).toBeGreaterThan(bulkBefore);
