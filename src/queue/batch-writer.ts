@@ -7,12 +7,14 @@ import type { CouchDoc } from '../couch/documents.js';
 import { couchLimits } from '../couch/limits.js';
 import { type PendingUpload, applyItem, removeItem } from '../couch/schema-items/merge.js';
 import type { SchemaItemInput } from '../couch/schema-items/model.js';
-import { type ProvenanceDoc, type ProvenanceEntry, provenanceId } from './provenance.js';
+import { type DependentChange, applyDependentChange, dependentChanges, dependentsId } from './dependents.js';
+import { type ProvenanceDoc, type ProvenanceEntry, provenanceId, provenancePrefix } from './provenance.js';
 
 type Op =
   | { kind: 'item'; input: SchemaItemInput }
   | { kind: 'remove'; writer: string }
-  | { kind: 'provenance'; sourceId: string; extension: string; entry: ProvenanceEntry | null };
+  | { kind: 'provenance'; sourceId: string; extension: string; entry: ProvenanceEntry | null }
+  | { kind: 'dependent'; change: DependentChange };
 
 /**
  * The in-memory state of one batch: every document the batch read or changed, with the
@@ -25,6 +27,8 @@ export class BatchWriter {
   private readonly ops = new Map<string, Op[]>();
   private readonly uploads = new Map<string, PendingUpload[]>();
   private readonly attachments = new Map<string, Buffer>();
+  /** Provenance documents as they were before this batch changed them (dependents diff). */
+  private readonly provenanceBefore = new Map<string, ProvenanceDoc | null>();
 
   constructor(private readonly db: Db) {}
 
@@ -80,6 +84,7 @@ export class BatchWriter {
 
   setProvenance(sourceId: string, extension: string, entry: ProvenanceEntry | null): void {
     const id = provenanceId(sourceId);
+    if (!this.provenanceBefore.has(id)) this.provenanceBefore.set(id, (this.state.get(id) ?? null) as ProvenanceDoc | null);
     const next = withProvenance(this.state.get(id) ?? undefined, id, sourceId, extension, entry);
     if (next) this.record(id, { kind: 'provenance', sourceId, extension, entry }, next._deleted ? null : next, next);
   }
@@ -94,12 +99,29 @@ export class BatchWriter {
    * outputs it vouches for (a crash between chunks would otherwise lose them for good).
    */
   async commit(): Promise<number> {
+    await this.updateDependents();
     const ids = [...this.ops.keys()];
     const isProvenance = (id: string) => id.startsWith(provenanceId(''));
     const written = (await this.commitIds(ids.filter((id) => !isProvenance(id)))) + (await this.commitIds(ids.filter(isProvenance)));
     this.ops.clear();
     this.outgoing.clear();
+    this.provenanceBefore.clear();
     return written;
+  }
+
+  /** The dependents index follows the deps of the provenance this batch changed; it is
+   * written with the outputs, before the provenance (an extra entry after a crash only
+   * costs a re-run; a missing one would lose a re-trigger). */
+  private async updateDependents(): Promise<void> {
+    const changes = [...this.provenanceBefore].flatMap(([id, before]) =>
+      dependentChanges(before, this.state.get(id) as ProvenanceDoc | null | undefined, id.slice(provenancePrefix.length)));
+    if (changes.length === 0) return;
+    await this.load(changes.map((c) => dependentsId(c.target)));
+    for (const change of changes) {
+      const id = dependentsId(change.target);
+      const next = applyDependentChange(this.state.get(id), change);
+      if (next) this.record(id, { kind: 'dependent', change }, next._deleted ? null : next, next);
+    }
   }
 
   private async commitIds(ids: string[]): Promise<number> {
@@ -158,6 +180,12 @@ export class BatchWriter {
           const next = removeItem(doc, op.writer);
           out = next.doc;
           doc = next.doc._deleted ? null : next.doc;
+        } else if (op.kind === 'dependent') {
+          const next = applyDependentChange(doc, op.change);
+          if (next) {
+            out = next;
+            doc = next._deleted ? null : next;
+          }
         } else {
           const next = withProvenance(doc ?? undefined, id, op.sourceId, op.extension, op.entry);
           if (next) {

@@ -9,6 +9,7 @@ import { BatchWriter } from './batch-writer.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
 import { prefetchAttachments } from './prefetch.js';
+import { dependentsId, dependentsOf } from './dependents.js';
 import { type ProvenanceEntry, isBookkeeping, provenanceId, sourceHash } from './provenance.js';
 
 export interface QueueContext {
@@ -270,10 +271,9 @@ async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: 
   if (!ctx.ordered.some((e) => e.declaration.uses_dependencies)) return;
   const keys = [...input.docs.map((d) => d._id), ...input.deleted].filter((id) => !isBookkeeping(id));
   if (keys.length === 0) return;
-  const rows = (await callCouch(ctx.db.couch, 'finding dependent sources', () =>
-    ctx.db.scope.view('rd_queue', 'provenance_deps', { keys }),
-  )) as unknown as { rows: Array<{ value: [string, string] }> };
-  const pairs = rows.rows.map((r) => r.value);
+  const indexIds = keys.map(dependentsId);
+  await writer.load(indexIds);
+  const pairs = indexIds.flatMap((id) => dependentsOf(writer.get(id)));
   await writer.load(pairs.map(([, source]) => source));
   for (const [ext, source] of pairs) {
     const doc = writer.get(source);

@@ -1,5 +1,6 @@
 import { contentHash } from '../core/index.js';
 import type { CouchDoc } from '../couch/documents.js';
+import { dependentsPrefix } from './dependents.js';
 
 /**
  * What the queue remembers about one source document: per extension, the source content
@@ -30,7 +31,7 @@ export function provenanceId(sourceId: string): string {
 }
 
 export function isBookkeeping(id: string): boolean {
-  return id.startsWith(provenancePrefix) || id.startsWith('_design/');
+  return id.startsWith(provenancePrefix) || id.startsWith(dependentsPrefix) || id.startsWith('_design/');
 }
 
 /**
