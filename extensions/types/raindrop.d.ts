@@ -124,6 +124,10 @@ export interface MimePart {
   body?: boolean;
   related?: boolean;
   in_attached_message?: boolean;
+  /** For a message/rfc822 or returned-headers part (a bounce's): its Message-ID, without <>. */
+  message_id?: string;
+  /** Message-IDs of messages returned inside that part (a bounce attaching a copy of itself). */
+  nested_message_ids?: string[];
 }
 
 /** What `rd.std.parseMime` returns. */

@@ -42,7 +42,7 @@ export interface BatchStats {
   failed: number;
   written: number;
   /** Milliseconds each extension's step of the cascade took in this batch (provenance
-   * reads, the sandbox run with its host calls, output checks), by extension id: what
+   * reads, the sandbox run with its host calls, output checks, its later_handler), by extension id: what
    * `onBatch` consumers such as the benchmarks need to name the slowest extension. The
    * final `_bulk_docs` commit is shared and not counted. Absent where nothing ran. */
   extensionMs?: Record<string, number>;

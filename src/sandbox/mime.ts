@@ -12,6 +12,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { createRequire } from 'node:module';
 import iconv from 'iconv-lite';
 import { MailParser } from 'mailparser';
+import { idOfHeaders, messageIdsOfReturned, returnedTypes } from './mime-returned.js';
 import { convert as htmlToTextConvert } from 'html-to-text';
 import sanitizeHtmlLib from 'sanitize-html';
 
@@ -51,7 +52,15 @@ export const mimeLimits = {
    * multi-megabyte body is not worth it), and at most this many links returned. */
   findLinksChars: 1_000_000,
   findLinks: 1_000,
+  /** Bytes read of a returned message or header block (a bounce's message/rfc822,
+   * text/rfc822-headers...) to find its Message-ID: the headers come first, and a
+   * returned copy may carry the whole original with its attachments. */
+  returnedHeaderBytes: 64 * 1024,
+  /** Levels of messages returned inside a returned message that are looked into. */
+  returnedDepth: 2,
 } as const;
+
+
 
 /** A link found in text by `findLinks`. */
 export interface FoundLink {
@@ -91,6 +100,11 @@ export interface MimePart {
   related?: boolean;
   /** Inside an attached message/rfc822. */
   in_attached_message?: boolean;
+  /** For a message/rfc822 or returned-headers part: the Message-ID in its headers
+   * (without <>), so a bounce can name the message it reports on. */
+  message_id?: string;
+  /** Message-IDs of messages returned inside that one (a bounce attaching a copy of itself). */
+  nested_message_ids?: string[];
 }
 
 export interface ParsedMime {
@@ -293,6 +307,8 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
   let text: string | null = null;
   let html: string | null = null;
   const attachments: Array<{ partId: string | null; size: number; contentType: string; filename?: string; contentId?: string; related?: boolean; disposition?: string }> = [];
+  /** The first bytes of returned messages and header blocks, by part id. */
+  const returnedHeads = new Map<string, Buffer[]>();
   await new Promise<void>((resolve) => {
     let settled = false;
     const settle = () => {
@@ -320,7 +336,9 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
         if (data.contentDisposition) entry.disposition = data.contentDisposition;
         attachments.push(entry);
         const content = data.content as unknown as NodeJS.ReadableStream;
+        const keep = returnedTypes.has(entry.contentType.toLowerCase()) ? returnedHeads.set(entry.partId ?? '', []).get(entry.partId ?? '') : undefined;
         content.on('data', (chunk: Buffer) => {
+          if (keep && entry.size < mimeLimits.returnedHeaderBytes) keep.push(chunk.subarray(0, mimeLimits.returnedHeaderBytes - entry.size));
           entry.size += chunk.length;
         });
         content.on('end', () => {
@@ -352,6 +370,8 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
     if (v !== null) list[name.slice(5).replace(/-/g, '_')] = v;
   }
 
+  const returnedIds = new Map<string, string[]>();
+  for (const [partId, chunks] of returnedHeads) returnedIds.set(partId, await messageIdsOfReturned(Buffer.concat(chunks), mimeLimits.returnedDepth, mimeLimits.returnedHeaderBytes));
   const parts: MimePart[] = [];
   const attachmentsById = new Map(attachments.map((a) => [a.partId ?? '', a]));
   const walk = (node: TreeNode, inMessage: boolean) => {
@@ -376,6 +396,10 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
         if (node.node?.filename) part.filename = node.node.filename;
       }
       if (inMessage) part.in_attached_message = true;
+      const inlineId = returnedTypes.has(contentType) ? idOfHeaders(node.children?.[0]?.headers) : null;
+      const [returnedId, ...nestedIds] = returnedIds.get(partId) ?? (inlineId ? [inlineId] : []);
+      if (returnedId) part.message_id = returnedId;
+      if (nestedIds.length > 0) part.nested_message_ids = nestedIds.slice(0, 10);
       parts.push(part);
     } else if (!node.node?.root || inMessage) {
       if (inMessage) part.in_attached_message = true;
