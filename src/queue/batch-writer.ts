@@ -27,6 +27,10 @@ export class BatchWriter {
   private readonly ops = new Map<string, Op[]>();
   private readonly uploads = new Map<string, PendingUpload[]>();
   private readonly attachments = new Map<string, Buffer>();
+  /** The revision stored on the server, by id: a document this batch deletes and then
+   * creates again must be written as an update of that revision, or the server says 409
+   * on every retry. */
+  private readonly storedRevs = new Map<string, string>();
   /** Provenance documents as they were before this batch changed them (dependents diff). */
   private readonly provenanceBefore = new Map<string, ProvenanceDoc | null>();
 
@@ -37,12 +41,20 @@ export class BatchWriter {
     const missing = [...new Set(ids)].filter((id) => !this.state.has(id));
     if (missing.length === 0) return;
     const found = await bulkGet(this.db, missing);
-    for (const id of missing) this.state.set(id, found.get(id) ?? null);
+    for (const id of missing) {
+      const doc = found.get(id) ?? null;
+      this.state.set(id, doc);
+      if (doc?._rev) this.storedRevs.set(id, doc._rev);
+    }
   }
 
   /** Seeds the state with documents already in hand (the batch's sources). */
   seed(docs: Iterable<CouchDoc>): void {
-    for (const doc of docs) if (!this.state.has(doc._id)) this.state.set(doc._id, doc);
+    for (const doc of docs) {
+      if (this.state.has(doc._id)) continue;
+      this.state.set(doc._id, doc);
+      if (doc._rev) this.storedRevs.set(doc._id, doc._rev);
+    }
   }
 
   /** The current document (undefined: not loaded; null: does not exist). */
@@ -153,7 +165,8 @@ export class BatchWriter {
   /** The documents as they will be written (deletions included). */
   private readonly outgoing = new Map<string, CouchDoc>();
 
-  private record(id: string, op: Op, next: CouchDoc | null, outgoing: CouchDoc | null = next): void {
+  private record(id: string, op: Op, next: CouchDoc | null, given: CouchDoc | null = next): void {
+    const outgoing = withStoredRev(given, this.storedRevs.get(id));
     this.state.set(id, next);
     // A document created and deleted within the batch never needs to reach the server.
     if (outgoing && outgoing._deleted && !outgoing._rev) this.outgoing.delete(id);
@@ -194,8 +207,12 @@ export class BatchWriter {
           }
         }
       }
+      const stored = fresh.get(id)?._rev;
+      if (stored) this.storedRevs.set(id, stored);
+      else this.storedRevs.delete(id);
+      out = withStoredRev(out ?? null, stored) ?? undefined;
       this.state.set(id, doc);
-      if (out) this.outgoing.set(id, out);
+      if (out && !(out._deleted && !out._rev)) this.outgoing.set(id, out);
       else this.outgoing.delete(id);
     }
   }
@@ -216,6 +233,12 @@ export class BatchWriter {
     }
     this.uploads.delete(id);
   }
+}
+
+/** A document written without a revision where the server holds one (deleted and made
+ * again within the batch) updates that revision instead. */
+function withStoredRev(doc: CouchDoc | null, stored: string | undefined): CouchDoc | null {
+  return doc && !doc._rev && stored ? { ...doc, _rev: stored } : doc;
 }
 
 function withProvenance(existing: CouchDoc | undefined, id: string, sourceId: string, extension: string, entry: ProvenanceEntry | null): CouchDoc | undefined {
