@@ -16,6 +16,9 @@ import { sandboxBenchmark } from './sandbox.bench.js';
 import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
 import { imapSyncBenchmark } from './imap-sync.bench.js';
+import { mailCascadeBenchmark } from './mail-cascade.bench.js';
+import { corpusCountsBenchmark } from './corpus-counts.js';
+import { threadingCheckBenchmark } from './threading-check.js';
 
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
@@ -27,9 +30,12 @@ try {
   const results = new Map<string, Measurement>();
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
-  const chosen = only.length === 0 ? all : all.filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
+  // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
+  // through the CLI, many minutes long, not a throughput measurement.
+  const onDemand = [corpusCountsBenchmark(), threadingCheckBenchmark(server.couch)];
+  const chosen = only.length === 0 ? all : [...all, ...onDemand].filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
   for (const benchmark of chosen) {
     log(`running ${benchmark.name}`);
     for (const m of await benchmark.run({ results, log })) results.set(m.name, m);

@@ -66,7 +66,7 @@ describe('queue commands', () => {
     await runCli(['process', ...couchArgs(db.name)], env);
     expect(await snapshot(db)).toEqual(before);
     const status = await runCli(['status', '--json', ...couchArgs(db.name)], env);
-    expect(JSON.parse(status.stdout).extensions).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'test.parse', state: 'incoming', errors: 2 })]));
+    expect(JSON.parse(status.stdout).extensions).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'test.parse', state: 'incoming', errors: 2, lag: 0 })]));
   });
 
   it('process --watch follows new mail and re-derives after an extension is edited and re-installed', async () => {

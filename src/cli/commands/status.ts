@@ -4,7 +4,8 @@ import { databaseInfo } from '../../couch/database-info.js';
 import type { Db } from '../../couch/connect.js';
 import { bulkGet } from '../../couch/bulk-get.js';
 import { changesPending } from '../../couch/changes-pending.js';
-import { readCheckpoints } from '../../queue/checkpoints.js';
+import { checkpointSchemaId, readCheckpoints } from '../../queue/checkpoints.js';
+import { isBookkeeping } from '../../queue/provenance.js';
 import { installedExtensionIds } from '../install-extensions.js';
 
 /** Per installed extension: queue state, lag behind the feed, error count. */
@@ -18,7 +19,7 @@ async function extensionStatus(db: Db) {
     const id = String(doc.id);
     const cp = checkpoints.get(id);
     const current = cp !== undefined && cp.code_hash === doc.code_hash;
-    const pending = await changesPending(db, current ? cp.seq : undefined);
+    const pending = await changesPending(db, current ? cp.seq : undefined, (changed) => isBookkeeping(changed) || changed.endsWith(`!${checkpointSchemaId}`));
     return {
       id,
       state: !cp ? 'never run' : !current ? 'code changed: will replay' : cp.lane === 'backlog' ? 'replaying' : 'incoming',

@@ -1,0 +1,289 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { installDatabase } from '../src/cli/install.js';
+import { corpusDirSetting } from '../src/config/index.js';
+import { silentLogger } from '../src/core/index.js';
+import { callCouch, type Couch, type Db, useDatabase } from '../src/couch/connect.js';
+import { destroyDatabase } from '../src/couch/ensure-database.js';
+import { importLimits } from '../src/protocols/import/limits.js';
+import { type RawMessage, storeRawMessages } from '../src/protocols/store-raw.js';
+import { listErrors } from '../src/queue/maintenance.js';
+import { provenancePrefix } from '../src/queue/provenance.js';
+import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
+import { SchemaRegistry } from '../src/schema/registry.js';
+import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
+import type { Benchmark, Measurement } from './harness.js';
+
+/**
+ * The whole mail cascade (every extension in extensions/, whatever it holds when this
+ * runs) over real mail: the openwrt-devel list archive (7,229 .eml files, from the
+ * corpus directory setting RAINDROP_CORPUS_DIR, default ../shared/corpus). Reports
+ * messages and documents written per second from raw items to summaries, the ratio to
+ * the `_bulk_docs` ceiling of the same run, peak memory of this process, the sandbox
+ * child and the server, and the slowest extension with its share of extension time.
+ *
+ * As in the queue benchmark, the extensions are installed and caught up on the empty
+ * database before the mail arrives, so the timed run is new mail in the incoming lane.
+ * The raw items are loaded with storeRawMessages, as `raindrop import` does, and that
+ * load is timed separately. RAINDROP_BENCH_MAIL_N=500 takes only the first 500 files
+ * (archive order) for a quick run.
+ */
+const corpusName = 'openwrt-devel';
+const sampleEveryMs = 100;
+
+// ---------------------------------------------------------------------------------------
+// Memory: this process, and its children (the sandbox pool; the embedded server). The
+// same sampling as bench/queue.bench.ts (not exported there).
+
+interface ChildInfo {
+  pid: number;
+  role: 'sandbox' | 'server' | 'other';
+}
+
+async function childrenOf(parent: number): Promise<ChildInfo[]> {
+  const out: ChildInfo[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== parent) continue;
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      out.push({ pid: Number(name), role: cmdline.includes('pool-process') ? 'sandbox' : cmdline.includes('server-process') ? 'server' : 'other' });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+async function procMemory(pid: number): Promise<{ rss: number; hwm: number } | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+interface MemoryPeaks {
+  rss: number;
+  heapUsed: number;
+  /** VmHWM of the sandbox child: its true peak (it is started for this run). */
+  sandboxHwm: number;
+  /** Sampled VmRSS of the server: its VmHWM includes everything before this run. */
+  serverRss: number;
+  samples: number;
+}
+
+function startSampler(): { stop(): Promise<MemoryPeaks> } {
+  const peaks: MemoryPeaks = { rss: 0, heapUsed: 0, sandboxHwm: 0, serverRss: 0, samples: 0 };
+  let children: ChildInfo[] = [];
+  let lastScan = 0;
+  let busy = false;
+  const sample = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const mem = process.memoryUsage();
+      peaks.rss = Math.max(peaks.rss, mem.rss);
+      peaks.heapUsed = Math.max(peaks.heapUsed, mem.heapUsed);
+      // A restarted sandbox process has a new pid: look the children up again each second.
+      if (Date.now() - lastScan > 1000) {
+        children = await childrenOf(process.pid);
+        lastScan = Date.now();
+      }
+      for (const child of children) {
+        const m = await procMemory(child.pid);
+        if (!m) continue;
+        if (child.role === 'sandbox') peaks.sandboxHwm = Math.max(peaks.sandboxHwm, m.hwm);
+        else if (child.role === 'server') peaks.serverRss = Math.max(peaks.serverRss, m.rss);
+      }
+      peaks.samples++;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void sample(), sampleEveryMs);
+  void sample();
+  return {
+    async stop() {
+      clearInterval(timer);
+      while (busy) await new Promise((r) => setTimeout(r, 5));
+      lastScan = 0;
+      await sample();
+      return peaks;
+    },
+  };
+}
+
+const mb = (bytes: number) => bytes / (1024 * 1024);
+
+// ---------------------------------------------------------------------------------------
+
+/** Documents by schema (the id ends in `!<schema>`), provenance (`rp!`) and design docs. */
+export async function countIds(db: Db): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  let startkey: string | undefined;
+  for (;;) {
+    const page = (await callCouch(db.couch, 'listing document ids', () =>
+      db.scope.list({ limit: 10_001, ...(startkey === undefined ? {} : { startkey }) }),
+    )) as unknown as { rows: Array<{ id: string }> };
+    for (const { id } of page.rows.slice(0, 10_000)) {
+      const kind = id.startsWith(provenancePrefix) ? 'provenance' : id.startsWith('_design/') ? 'design' : id.slice(id.lastIndexOf('!') + 1);
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    }
+    const next = page.rows[10_000]?.id;
+    if (next === undefined) return counts;
+    if (next === startkey) throw new Error(`listing ids did not advance past ${startkey}`);
+    startkey = next;
+  }
+}
+
+/** What `raindrop import` does to a single file: an mbox "From " envelope line in front
+ * of one message is not part of it. */
+export function stripFromLine(bytes: Buffer): Buffer {
+  if (bytes.toString('latin1', 0, 5) !== 'From ') return bytes;
+  const nl = bytes.indexOf(10);
+  return nl < 0 ? bytes : bytes.subarray(nl + 1);
+}
+
+interface LoadResult {
+  seconds: number;
+  stored: number;
+  duplicate: number;
+  refused: number;
+  bytes: number;
+}
+
+/** Stores the files as raw items in import-sized batches; times the store calls only. */
+async function loadRaw(registry: SchemaRegistry, db: Db, files: readonly string[]): Promise<LoadResult> {
+  const result: LoadResult = { seconds: 0, stored: 0, duplicate: 0, refused: 0, bytes: 0 };
+  let batch: RawMessage[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const t0 = performance.now();
+    const stored = await storeRawMessages(registry, db, batch);
+    result.seconds += (performance.now() - t0) / 1000;
+    for (const s of stored) result[s.outcome === 'stored' ? 'stored' : s.outcome === 'duplicate' ? 'duplicate' : 'refused']++;
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const file of files) {
+    const bytes = stripFromLine(await readFile(file));
+    result.bytes += bytes.length;
+    batch.push({ bytes, receivedFrom: 'import:eml' });
+    batchBytes += bytes.length;
+    if (batch.length >= importLimits.batchMessages || batchBytes >= importLimits.batchBytes) await flush();
+  }
+  await flush();
+  return result;
+}
+
+export function mailCascadeBenchmark(couch: Couch): Benchmark {
+  return {
+    name: 'mail-cascade',
+    async run(ctx) {
+      const ceiling = ctx.results.get('couch.bulk_docs.write');
+      const limit = process.env.RAINDROP_BENCH_MAIL_N === undefined ? undefined : Number(process.env.RAINDROP_BENCH_MAIL_N);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`RAINDROP_BENCH_MAIL_N must be a positive integer, not "${process.env.RAINDROP_BENCH_MAIL_N}"`);
+      const corpus = await openCorpus(corpusDirSetting());
+      const name = `bench_mail_${Date.now()}`;
+      let registry: SchemaRegistry | undefined;
+      try {
+        const all = await messageFiles(await corpus.unpack(corpusName));
+        const files = limit === undefined ? all : all.slice(0, limit);
+        const label = limit === undefined ? 'all' : String(files.length);
+        const install = await installDatabase(couch, name, [], silentLogger);
+        if (install.extensions.refused.length > 0) ctx.log(`extensions refused (not in the run): ${JSON.stringify(install.extensions.refused)}`);
+        const extensionIds = install.extensions.installed.map((e) => e.id);
+        ctx.log(`${extensionIds.length} extensions: ${extensionIds.join(', ')}`);
+        const db = useDatabase(couch, name);
+        registry = await SchemaRegistry.load(db);
+        // Installed and up to date before the mail arrives: a run over the empty database
+        // gives every extension an incoming-lane checkpoint.
+        const warm = await QueueRunner.start({ db, registry, logger: silentLogger });
+        try {
+          await warm.runUntilIdle();
+        } finally {
+          await warm.close();
+        }
+        const load = await loadRaw(registry, db, files);
+        ctx.log(`${corpusName}: ${files.length} files, ${load.stored} raw stored, ${load.duplicate} duplicates, ${load.refused} refused (${mb(load.bytes).toFixed(1)} MB) at ${Math.round(load.stored / load.seconds)} msgs/s`);
+
+        const extensionMs = new Map<string, number>();
+        const progress = { written: 0, ran: 0 };
+        let t0 = performance.now();
+        let lastLog = t0;
+        const runner = await QueueRunner.start({
+          db,
+          registry,
+          logger: silentLogger,
+          onBatch: ({ stats }) => {
+            progress.written += stats.written;
+            progress.ran += stats.ran;
+            for (const [id, ms] of Object.entries(stats.extensionMs ?? {})) extensionMs.set(id, (extensionMs.get(id) ?? 0) + ms);
+            const now = performance.now();
+            if (now - lastLog > 10_000) {
+              lastLog = now;
+              ctx.log(`${Math.round((now - t0) / 1000)} s: ${progress.written} written, ${progress.ran} runs`);
+            }
+          },
+        });
+        const sampler = startSampler();
+        t0 = performance.now();
+        let report: RunReport;
+        let peaks: MemoryPeaks;
+        let t1 = 0;
+        let restarts = 0;
+        try {
+          report = await runner.runUntilIdle();
+          t1 = performance.now();
+        } finally {
+          peaks = await sampler.stop();
+          restarts = runner.pool.restarts;
+          await runner.close();
+        }
+        const seconds = (t1 - t0) / 1000;
+        const counts = await countIds(db);
+        const count = (schema: string) => counts.get(schema) ?? 0;
+        const derived = [...counts.entries()].filter(([k]) => !['design', 'provenance', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+        ctx.log(`${report.written} documents written in ${seconds.toFixed(1)} s; ${report.batches} batches, ${report.ran} runs, ${report.skipped} skipped, ${report.failed} failed; sandbox restarts ${restarts}`);
+        ctx.log(`documents: ${derived.map(([k, v]) => `${k} ${v}`).join(', ')}; provenance ${count('provenance')}`);
+        // Which extension failed how: a benchmark over failing runs measures the wrong thing.
+        const failures = new Map<string, number>();
+        for (const e of await listErrors(db)) failures.set(`${e.extension} ${e.kind}`, (failures.get(`${e.extension} ${e.kind}`) ?? 0) + 1);
+        if (failures.size > 0) ctx.log(`errors: ${[...failures.entries()].map(([k, v]) => `${k} × ${v}`).join(', ')}`);
+        const totalMs = [...extensionMs.values()].reduce((a, b) => a + b, 0);
+        const byTime = [...extensionMs.entries()].sort(([, a], [, b]) => b - a);
+        ctx.log(`extension time (${(totalMs / 1000).toFixed(1)} s of ${seconds.toFixed(1)} s): ${byTime.map(([id, ms]) => `${id} ${(ms / 1000).toFixed(1)} s (${((100 * ms) / totalMs).toFixed(0)}%)`).join(', ')}`);
+
+        const messages = load.stored;
+        const rate = report.written / seconds;
+        const notes = `incoming lane; ${corpusName} ${label}: ${messages} messages, ${extensionIds.length} extensions; ${report.written} docs in ${seconds.toFixed(1)} s`;
+        const prefix = `mail.cascade.${label}`;
+        const results: Measurement[] = [
+          { name: `${prefix}.messages`, value: messages / seconds, unit: 'msgs/s', notes: `raw messages through the whole cascade (raw to summaries); ${report.failed} failed runs` },
+          { name: `${prefix}.written`, value: rate, unit: 'docs/s', notes },
+        ];
+        if (ceiling) results.push({ name: `${prefix}.vs-write-ceiling`, value: rate / ceiling.value, unit: '×', ratioOf: ceiling.name, notes: 'documents written per second / the _bulk_docs ceiling' });
+        results.push({ name: `${prefix}.raw-load`, value: messages / load.seconds, unit: 'msgs/s', notes: `storeRawMessages in batches of ${importLimits.batchMessages} (not in the above); ${mb(load.bytes).toFixed(0)} MB` });
+        const [slowest, slowestMs] = byTime[0] ?? ['none', 0];
+        results.push({ name: `${prefix}.slowest-extension`, value: totalMs > 0 ? slowestMs / totalMs : 0, unit: 'share', notes: `${slowest}: ${(slowestMs / 1000).toFixed(1)} s of ${(totalMs / 1000).toFixed(1)} s extension time; next ${byTime.slice(1, 3).map(([id, ms]) => `${id} ${((100 * ms) / totalMs).toFixed(0)}%`).join(', ')}` });
+        results.push({ name: `${prefix}.rss.peak`, value: mb(peaks.rss), unit: 'MB', notes: `queue process; heap used peak ${mb(peaks.heapUsed).toFixed(0)} MB; ${peaks.samples} samples` });
+        if (peaks.sandboxHwm > 0) results.push({ name: `${prefix}.sandbox-rss.peak`, value: mb(peaks.sandboxHwm), unit: 'MB', notes: `sandbox child process (VmHWM); ${restarts} restarts` });
+        if (peaks.serverRss > 0) results.push({ name: `${prefix}.server-rss.peak`, value: mb(peaks.serverRss), unit: 'MB', notes: 'embedded server process (sampled VmRSS)' });
+        results.push({ name: `${prefix}.errors`, value: count('rd.core.error'), unit: 'docs', notes: `rd.core.error documents; ${count('rd.msg.email')} rd.msg.email, ${count('rd.msg.body')} rd.msg.body, ${count('rd.conv.summary')} rd.conv.summary` });
+        ctx.log(`corpus files: ${basename(files[0] ?? '')} .. ${basename(files.at(-1) ?? '')}`);
+        return results;
+      } finally {
+        await registry?.close();
+        await destroyDatabase(couch, name).catch(() => undefined);
+        await corpus.remove();
+      }
+    },
+  };
+}
