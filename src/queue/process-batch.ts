@@ -41,10 +41,11 @@ export interface BatchStats {
   skipped: number;
   failed: number;
   written: number;
-  /** Milliseconds each extension's step of the cascade took in this batch (provenance
-   * reads, the sandbox run with its host calls, output checks, its later_handler), by extension id: what
-   * `onBatch` consumers such as the benchmarks need to name the slowest extension. The
-   * final `_bulk_docs` commit is shared and not counted. Absent where nothing ran. */
+  /** Milliseconds each extension's step of the cascade took in this batch, by extension
+   * id (provenance reads, the sandbox run with its host calls, output checks, its
+   * later_handler): what `onBatch` consumers such as the benchmarks need to name the
+   * slowest extension. The final `_bulk_docs` commit is shared and not counted. Absent
+   * where nothing ran. */
   extensionMs?: Record<string, number>;
 }
 
@@ -59,6 +60,19 @@ const hashOf = (doc: CouchDoc): string => {
   }
   return hash;
 };
+/** A dependency's version as provenance keeps it: short, since a conversation's run may
+ * depend on hundreds of documents. */
+const versionOf = (doc: CouchDoc | null): string => (doc === null ? 'absent' : hashOf(doc).slice(0, 16));
+
+/** The versions of the dependencies the batch holds (what the run could have read). */
+function seenVersions(writer: BatchWriter, deps: readonly string[]): Record<string, string> | undefined {
+  const seen: Record<string, string> = {};
+  for (const dep of deps) {
+    const doc = writer.get(dep);
+    if (doc !== undefined) seen[dep] = versionOf(doc);
+  }
+  return Object.keys(seen).length > 0 ? seen : undefined;
+}
 export const laterSourceId = 'rd!later';
 const forceKey = (ext: string, source: string) => `${ext}|${source}`;
 const writeCategory = (c: QueueExtension['declaration']['category']): WriterCategory => (c === 'extender' ? 'extender' : 'provider');
@@ -145,7 +159,8 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       }
       if (task.entry?.error) writer.removeItem(task.entry.error, id);
       const deps = [...new Set(result.emits.flatMap((e) => e.deps ?? []))].sort();
-      writer.setProvenance(task.doc._id, id, { source_hash: task.hash, code_hash: ext.codeHash, outputs: [...produced].sort(), ...(deps.length > 0 ? { deps } : {}) });
+      const seen = seenVersions(writer, deps);
+      writer.setProvenance(task.doc._id, id, { source_hash: task.hash, code_hash: ext.codeHash, outputs: [...produced].sort(), ...(deps.length > 0 ? { deps } : {}), ...(seen ? { seen } : {}) });
       later.push(...result.later);
     });
     if (later.length > 0 && ext.declaration.has_later_handler) {
@@ -273,11 +288,17 @@ async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: 
   if (keys.length === 0) return;
   const indexIds = keys.map(dependentsId);
   await writer.load(indexIds);
-  const pairs = indexIds.flatMap((id) => dependentsOf(writer.get(id)));
-  await writer.load(pairs.map(([, source]) => source));
-  for (const [ext, source] of pairs) {
+  const changed = new Map<string, CouchDoc | null>([...input.docs.map((d) => [d._id, d] as const), ...input.deleted.map((id) => [id, null] as const)]);
+  const pairs = keys.flatMap((key) => dependentsOf(writer.get(dependentsId(key))).map(([ext, source]) => [ext, source, key] as const));
+  await writer.load(pairs.flatMap(([, source]) => [source, provenanceId(source)]));
+  for (const [ext, source, key] of pairs) {
     const doc = writer.get(source);
     if (!doc) continue;
+    // Already run on exactly this version of the dependency (it was written earlier in
+    // the batch that ran the dependent, and is only now coming back on the feed).
+    const seen = writer.provenance(source)?.extensions[ext]?.seen?.[key];
+    const now = changed.get(key);
+    if (seen !== undefined && now !== undefined && seen === versionOf(now)) continue;
     force.add(forceKey(ext, source));
     enqueue(doc, false);
   }

@@ -17,6 +17,10 @@ export interface ProvenanceEntry {
   error?: string;
   /** Documents the outputs declared as dependencies. */
   deps?: string[];
+  /** For the dependencies the run read: the content hash it saw (`absent` for a document
+   * that did not exist). A dependency that comes back on the feed with that same content
+   * (typically written by an earlier extension of the same batch) re-triggers nothing. */
+  seen?: Record<string, string>;
 }
 
 export interface ProvenanceDoc extends CouchDoc {
