@@ -8,6 +8,7 @@ import { destroyDatabase } from '../src/couch/ensure-database.js';
 import { importLimits } from '../src/protocols/import/limits.js';
 import { type RawMessage, storeRawMessages } from '../src/protocols/store-raw.js';
 import { listErrors } from '../src/queue/maintenance.js';
+import { dependentsPrefix } from '../src/queue/dependents.js';
 import { provenancePrefix } from '../src/queue/provenance.js';
 import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
@@ -123,7 +124,7 @@ const mb = (bytes: number) => bytes / (1024 * 1024);
 
 // ---------------------------------------------------------------------------------------
 
-/** Documents by schema (the id ends in `!<schema>`), provenance (`rp!`) and design docs. */
+/** Documents by schema (the id ends in `!<schema>`), provenance (`rp!`), the dependents index (`rdep!`) and design docs. */
 export async function countIds(db: Db): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let startkey: string | undefined;
@@ -132,7 +133,7 @@ export async function countIds(db: Db): Promise<Map<string, number>> {
       db.scope.list({ limit: 10_001, ...(startkey === undefined ? {} : { startkey }) }),
     )) as unknown as { rows: Array<{ id: string }> };
     for (const { id } of page.rows.slice(0, 10_000)) {
-      const kind = id.startsWith(provenancePrefix) ? 'provenance' : id.startsWith('_design/') ? 'design' : id.slice(id.lastIndexOf('!') + 1);
+      const kind = id.startsWith(provenancePrefix) ? 'provenance' : id.startsWith(dependentsPrefix) ? 'dependents' : id.startsWith('_design/') ? 'design' : id.slice(id.lastIndexOf('!') + 1);
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
     }
     const next = page.rows[10_000]?.id;
@@ -250,9 +251,9 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         const seconds = (t1 - t0) / 1000;
         const counts = await countIds(db);
         const count = (schema: string) => counts.get(schema) ?? 0;
-        const derived = [...counts.entries()].filter(([k]) => !['design', 'provenance', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+        const derived = [...counts.entries()].filter(([k]) => !['design', 'provenance', 'dependents', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
         ctx.log(`${report.written} documents written in ${seconds.toFixed(1)} s; ${report.batches} batches, ${report.ran} runs, ${report.skipped} skipped, ${report.failed} failed; sandbox restarts ${restarts}`);
-        ctx.log(`documents: ${derived.map(([k, v]) => `${k} ${v}`).join(', ')}; provenance ${count('provenance')}`);
+        ctx.log(`documents: ${derived.map(([k, v]) => `${k} ${v}`).join(', ')}; provenance ${count('provenance')}, dependents index ${count('dependents')}`);
         // Which extension failed how: a benchmark over failing runs measures the wrong thing.
         const failures = new Map<string, number>();
         for (const e of await listErrors(db)) failures.set(`${e.extension} ${e.kind}`, (failures.get(`${e.extension} ${e.kind}`) ?? 0) + 1);
