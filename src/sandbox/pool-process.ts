@@ -25,6 +25,8 @@ const slots: Slot[] = [];
 const queue: Array<Extract<ToChild, { type: 'job' }>> = [];
 const pendingCalls = new Map<number, { resolve: (v: string | ArrayBuffer | null) => void; reject: (e: Error) => void }>();
 let nextCallId = 1;
+/** Set by the parent's "stop": the disconnect that follows is the planned one. */
+let stopping = false;
 
 const send = (message: FromChild) => process.send?.(message);
 
@@ -147,10 +149,17 @@ process.on('message', (message: ToChild) => {
       break;
     }
     case 'stop':
+      stopping = true;
       for (const slot of slots) slot.worker.dispose();
       process.disconnect?.();
       break;
   }
 });
 // The parent going away (crash, SIGKILL) closes the channel: nothing left to work for.
-process.on('disconnect', () => process.exit(0));
+// Not process.exit: an isolate thread blocked in a host call whose answer can no longer
+// come made exit() wait forever (seen: an orphan left sleeping in a futex, holding the
+// dead parent's stdout and stderr open). Nothing here needs a clean exit.
+process.on('disconnect', () => {
+  if (stopping) process.exit(0);
+  else process.kill(process.pid, 'SIGKILL');
+});
