@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { installDatabase } from '../src/cli/install.js';
 import { corpusDirSetting } from '../src/config/index.js';
@@ -14,6 +14,7 @@ import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
 import type { Benchmark, Measurement } from './harness.js';
+import { type MemoryPeaks, startMemorySampler } from './memory-sampler.js';
 
 /**
  * The whole mail cascade (every extension in extensions/, whatever it holds when this
@@ -32,93 +33,6 @@ import type { Benchmark, Measurement } from './harness.js';
 const corpusName = 'openwrt-devel';
 const sampleEveryMs = 100;
 
-// ---------------------------------------------------------------------------------------
-// Memory: this process, and its children (the sandbox pool; the embedded server). The
-// same sampling as bench/queue.bench.ts (not exported there).
-
-interface ChildInfo {
-  pid: number;
-  role: 'sandbox' | 'server' | 'other';
-}
-
-async function childrenOf(parent: number): Promise<ChildInfo[]> {
-  const out: ChildInfo[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
-      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-      out.push({ pid: Number(name), role: cmdline.includes('pool-process') ? 'sandbox' : cmdline.includes('server-process') ? 'server' : 'other' });
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
-
-async function procMemory(pid: number): Promise<{ rss: number; hwm: number } | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-  } catch {
-    return undefined;
-  }
-}
-
-interface MemoryPeaks {
-  rss: number;
-  heapUsed: number;
-  /** VmHWM of the sandbox child: its true peak (it is started for this run). */
-  sandboxHwm: number;
-  /** Sampled VmRSS of the server: its VmHWM includes everything before this run. */
-  serverRss: number;
-  samples: number;
-}
-
-function startSampler(): { stop(): Promise<MemoryPeaks> } {
-  const peaks: MemoryPeaks = { rss: 0, heapUsed: 0, sandboxHwm: 0, serverRss: 0, samples: 0 };
-  let children: ChildInfo[] = [];
-  let lastScan = 0;
-  let busy = false;
-  const sample = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const mem = process.memoryUsage();
-      peaks.rss = Math.max(peaks.rss, mem.rss);
-      peaks.heapUsed = Math.max(peaks.heapUsed, mem.heapUsed);
-      // A restarted sandbox process has a new pid: look the children up again each second.
-      if (Date.now() - lastScan > 1000) {
-        children = await childrenOf(process.pid);
-        lastScan = Date.now();
-      }
-      for (const child of children) {
-        const m = await procMemory(child.pid);
-        if (!m) continue;
-        if (child.role === 'sandbox') peaks.sandboxHwm = Math.max(peaks.sandboxHwm, m.hwm);
-        else if (child.role === 'server') peaks.serverRss = Math.max(peaks.serverRss, m.rss);
-      }
-      peaks.samples++;
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void sample(), sampleEveryMs);
-  void sample();
-  return {
-    async stop() {
-      clearInterval(timer);
-      while (busy) await new Promise((r) => setTimeout(r, 5));
-      lastScan = 0;
-      await sample();
-      return peaks;
-    },
-  };
-}
 
 const mb = (bytes: number) => bytes / (1024 * 1024);
 
@@ -234,7 +148,7 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
             }
           },
         });
-        const sampler = startSampler();
+        const sampler = startMemorySampler(sampleEveryMs);
         t0 = performance.now();
         let report: RunReport;
         let peaks: MemoryPeaks;
