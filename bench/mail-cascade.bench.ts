@@ -10,11 +10,11 @@ import { type RawMessage, storeRawMessages } from '../src/protocols/store-raw.js
 import { listErrors } from '../src/queue/maintenance.js';
 import { dependentsPrefix } from '../src/queue/dependents.js';
 import { provenancePrefix } from '../src/queue/provenance.js';
-import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
+import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
 import type { Benchmark, Measurement } from './harness.js';
-import { type MemoryPeaks, startMemorySampler } from './memory-sampler.js';
+import { timedQueueRun } from './timed-queue-run.js';
 
 /**
  * The whole mail cascade (every extension in extensions/, whatever it holds when this
@@ -31,7 +31,6 @@ import { type MemoryPeaks, startMemorySampler } from './memory-sampler.js';
  * (archive order) for a quick run.
  */
 const corpusName = 'openwrt-devel';
-const sampleEveryMs = 100;
 
 
 const mb = (bytes: number) => bytes / (1024 * 1024);
@@ -129,40 +128,7 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         const load = await loadRaw(registry, db, files);
         ctx.log(`${corpusName}: ${files.length} files, ${load.stored} raw stored, ${load.duplicate} duplicates, ${load.refused} refused (${mb(load.bytes).toFixed(1)} MB) at ${Math.round(load.stored / load.seconds)} msgs/s`);
 
-        const extensionMs = new Map<string, number>();
-        const progress = { written: 0, ran: 0 };
-        let t0 = performance.now();
-        let lastLog = t0;
-        const runner = await QueueRunner.start({
-          db,
-          registry,
-          logger: silentLogger,
-          onBatch: ({ stats }) => {
-            progress.written += stats.written;
-            progress.ran += stats.ran;
-            for (const [id, ms] of Object.entries(stats.extensionMs ?? {})) extensionMs.set(id, (extensionMs.get(id) ?? 0) + ms);
-            const now = performance.now();
-            if (now - lastLog > 10_000) {
-              lastLog = now;
-              ctx.log(`${Math.round((now - t0) / 1000)} s: ${progress.written} written, ${progress.ran} runs`);
-            }
-          },
-        });
-        const sampler = startMemorySampler(sampleEveryMs);
-        t0 = performance.now();
-        let report: RunReport;
-        let peaks: MemoryPeaks;
-        let t1 = 0;
-        let restarts = 0;
-        try {
-          report = await runner.runUntilIdle();
-          t1 = performance.now();
-        } finally {
-          peaks = await sampler.stop();
-          restarts = runner.pool.restarts;
-          await runner.close();
-        }
-        const seconds = (t1 - t0) / 1000;
+        const { report, seconds, peaks, restarts, extensionMs } = await timedQueueRun(db, registry, ctx.log);
         const counts = await countIds(db);
         const count = (schema: string) => counts.get(schema) ?? 0;
         const derived = [...counts.entries()].filter(([k]) => !['design', 'provenance', 'dependents', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));

@@ -14,7 +14,8 @@ import { provenancePrefix } from '../src/queue/provenance.js';
 import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import type { Benchmark, Measurement } from './harness.js';
-import { type MemoryPeaks, startMemorySampler } from './memory-sampler.js';
+import type { MemoryPeaks } from './memory-sampler.js';
+import { timedQueueRun } from './timed-queue-run.js';
 
 /**
  * Issue 5 item 10: end-to-end throughput of the work queue on a realistic cascade of five
@@ -34,7 +35,6 @@ const rawBytes = 2048;
 /** Raw documents per `_bulk_docs` request while loading (the ceiling's batch size). */
 const loadChunk = 500;
 const senders = 211;
-const sampleEveryMs = 100;
 const benchExtensions = join(projectRoot, 'bench', 'queue-extensions');
 const benchSchemas = join(projectRoot, 'bench', 'queue-schemas');
 const rawSchema = 'rd.bench.raw';
@@ -238,36 +238,7 @@ export function queueBenchmark(couch: Couch): Benchmark {
           const loadSeconds = await loadRaw(db, n);
           ctx.log(`N=${label}: ${n} raw documents written at ${Math.round(n / loadSeconds)} docs/s`);
 
-          const progress = { written: 0, ran: 0 };
-          let t0 = performance.now();
-          let lastLog = t0;
-          const runner = await QueueRunner.start({
-            db,
-            registry,
-            logger: silentLogger,
-            onBatch: ({ stats }) => {
-              progress.written += stats.written;
-              progress.ran += stats.ran;
-              const now = performance.now();
-              if (now - lastLog > 10_000) {
-                lastLog = now;
-                ctx.log(`N=${label}: ${Math.round((now - t0) / 1000)} s, ${progress.written} written, ${progress.ran} runs`);
-              }
-            },
-          });
-          const sampler = startMemorySampler(sampleEveryMs);
-          t0 = performance.now();
-          let report: RunReport;
-          let peaks: MemoryPeaks;
-          let t1 = 0;
-          try {
-            report = await runner.runUntilIdle();
-            t1 = performance.now();
-          } finally {
-            peaks = await sampler.stop();
-            await runner.close();
-          }
-          const seconds = (t1 - t0) / 1000;
+          const { report, seconds, peaks } = await timedQueueRun(db, registry, (line) => ctx.log(`N=${label}: ${line}`));
           peaksByN.set(n, peaks);
           const { outputs, provenance } = await verify(db, n, report);
           const rate = report.written / seconds;

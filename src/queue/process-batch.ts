@@ -1,5 +1,5 @@
 import { contentHash, docIdFor, type JsonValue, type Logger, type RdKey } from '../core/index.js';
-import { callCouch, type Db } from '../couch/connect.js';
+import type { Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
 import type { WriterCategory } from '../couch/schema-items/model.js';
 import type { SandboxPool } from '../sandbox/pool.js';
