@@ -3,7 +3,7 @@ import type { OpenServer } from '../couch/open-server.js';
 import { QueueRunner } from '../queue/queue-runner.js';
 import { SchemaRegistry } from '../schema/registry.js';
 import type { CommandContext } from './command.js';
-import { ensureInstalled } from './ensure-installed.js';
+import { ensureInstalled } from './open-database.js';
 
 export interface OpenQueue {
   server: OpenServer;

@@ -10,6 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthGate, signSessionCookie } from '../../src/couch/embedded/auth-gate.js';
 import { SESSION_TIMEOUT_S } from '../../src/couch/embedded/limits.js';
 import { basicAuth, request, sessionCookieFrom } from '../helpers/embedded-helpers.js';
+import { onlyOn } from '../helpers/server-kind.js';
+
+// The gate runs here in process, in front of a stub: it does not use the run's server, so
+// the embedded pass covers it and the CouchDB pass skips it.
+const embeddedOnly = onlyOn('embedded', 'the auth gate is the embedded server\'s own door (CouchDB has its own), tested in process in the embedded pass');
 
 const username = 'admin';
 const password = 'correct horse battery staple';
@@ -26,36 +31,36 @@ const lastSeen = (): Seen | undefined => seen;
 let server: Server;
 let url: string;
 
-beforeAll(async () => {
-  const gate = createAuthGate({
-    username,
-    password,
-    cookieSecret,
-    version: '0.0.0-test',
-    now: () => clock,
-    next: (req, res) => {
-      seen = { url: req.url, headers: { ...req.headers }, rawHeaders: [...req.rawHeaders] };
-      res.setHeader('Content-Type', 'application/json');
-      res.end('{"inside":true}');
-    },
+describe.skipIf(embeddedOnly.skip)(`the auth gate ${embeddedOnly.label}`, () => {
+  beforeAll(async () => {
+    const gate = createAuthGate({
+      username,
+      password,
+      cookieSecret,
+      version: '0.0.0-test',
+      now: () => clock,
+      next: (req, res) => {
+        seen = { url: req.url, headers: { ...req.headers }, rawHeaders: [...req.rawHeaders] };
+        res.setHeader('Content-Type', 'application/json');
+        res.end('{"inside":true}');
+      },
+    });
+    server = createServer(gate);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  server = createServer(gate);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
 
-const login = async () => {
-  const response = await request(url, 'POST', '/_session', { json: { name: username, password } });
-  expect(response.status).toBe(200);
-  return sessionCookieFrom(response) as string;
-};
+  const login = async () => {
+    const response = await request(url, 'POST', '/_session', { json: { name: username, password } });
+    expect(response.status).toBe(200);
+    return sessionCookieFrom(response) as string;
+  };
 
-describe('the auth gate', () => {
   it('forwards authenticated requests without their credentials', async () => {
     seen = undefined;
     const cookie = await login();

@@ -18,10 +18,14 @@ import {
   type EmbeddedServer,
 } from '../../src/couch/embedded/index.js';
 import { basicAuth, eventually, request, tempDir } from '../helpers/embedded-helpers.js';
+import { onlyOn } from '../helpers/server-kind.js';
 
 const isPosix = process.platform !== 'win32';
+// These start embedded servers of their own and do not use the run's server: the embedded
+// pass covers them, the CouchDB pass skips them.
+const embeddedOnly = onlyOn('embedded', 'they test the embedded server\'s own life cycle and supervisor, covered by the embedded pass');
 
-describe('an embedded server of its own', () => {
+describe.skipIf(embeddedOnly.skip)(`an embedded server of its own ${embeddedOnly.label}`, () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let dataDir: string;
   let server: EmbeddedServer;
@@ -146,7 +150,7 @@ describe('an embedded server of its own', () => {
   });
 });
 
-describe('server record ownership', () => {
+describe.skipIf(embeddedOnly.skip)(`server record ownership ${embeddedOnly.label}`, () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
 
   beforeAll(async () => {

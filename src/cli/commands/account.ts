@@ -1,7 +1,6 @@
 import { createInterface } from 'node:readline';
 import { type AccountFileEntry, type TlsMode, accountNamePattern, readConfigFileContents, writeConfigFile } from '../../config/index.js';
 import { RaindropError, errorCodes } from '../../core/index.js';
-import { useDatabase } from '../../couch/connect.js';
 import { docIdFor } from '../../core/index.js';
 import { removeSchemaItem } from '../../couch/schema-items/write-schema-item.js';
 import { connectAccount } from '../../protocols/imap/connect.js';
@@ -11,6 +10,7 @@ import { SchemaRegistry } from '../../schema/registry.js';
 import { writeValidatedItem } from '../../schema/validated-write.js';
 import type { Command, CommandContext, OptionValues } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 const accountWriter = 'rd.cli';
 const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : []);
@@ -149,9 +149,8 @@ async function add(ctx: CommandContext, values: OptionValues, name: string): Pro
   accounts[name] = entry;
 
   // CouchDB first: a database that refuses the item leaves the config file untouched.
-  const server = await ctx.openServer();
+  const { server, db } = await openDatabase(ctx);
   try {
-    const db = useDatabase(server.couch, ctx.config.db);
     const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
     try {
       await writeValidatedItem(registry, db, {
@@ -196,9 +195,9 @@ async function remove(ctx: CommandContext, name: string): Promise<number> {
   const accounts = { ...((file.accounts ?? {}) as Record<string, AccountFileEntry>) };
   if (!(name in accounts)) throw new RaindropError(errorCodes.ACCOUNT_UNKNOWN, `no account "${name}" in ${ctx.config.configFile}; "raindrop account list" shows the accounts`);
   delete accounts[name];
-  const server = await ctx.openServer();
+  const { server, db } = await openDatabase(ctx);
   try {
-    await removeSchemaItem(useDatabase(server.couch, ctx.config.db), docIdFor(['account', name], 'rd.account'), accountWriter);
+    await removeSchemaItem(db, docIdFor(['account', name], 'rd.account'), accountWriter);
   } finally {
     await server.release();
   }

@@ -1,8 +1,8 @@
-import { useDatabase } from '../../couch/connect.js';
 import { listErrors, retryErrors } from '../../queue/maintenance.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { extOption, openQueue } from '../open-queue.js';
+import { openDatabase } from '../open-database.js';
 
 export const errorsCommand: Command = {
   name: 'errors',
@@ -17,9 +17,9 @@ Examples:
   raindrop errors --ext rd.ext.email --json`,
   options: { ext: { type: 'string' } },
   async run(ctx, values) {
-    const server = await ctx.openServer();
+    const { server, db } = await openDatabase(ctx);
     try {
-      const errors = await listErrors(useDatabase(server.couch, ctx.config.db), typeof values.ext === 'string' ? values.ext : undefined);
+      const errors = await listErrors(db, typeof values.ext === 'string' ? values.ext : undefined);
       ctx.output.data({ errors }, errors.length === 0 ? 'no errors' : errors.map((e) => `${e.extension}  ${e.kind}  ${e.source_id}\n  ${e.message}`).join('\n'));
       return exitCodes.ok;
     } finally {

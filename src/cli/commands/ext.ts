@@ -9,6 +9,7 @@ import type { DocResult, HostServices } from '../../sandbox/types.js';
 import type { Command, CommandContext, OptionValues } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { installedExtensionIds } from '../install-extensions.js';
+import { openDatabase } from '../open-database.js';
 
 export const extCommand: Command = {
   name: 'ext',
@@ -50,9 +51,8 @@ Examples:
 };
 
 async function listExtensions(ctx: CommandContext): Promise<number> {
-  const server = await ctx.openServer();
+  const { server, db } = await openDatabase(ctx);
   try {
-    const db = useDatabase(server.couch, ctx.config.db);
     const docs = await bulkGet(db, await installedExtensionIds(db));
     const rows = [...docs.values()].map((d) => ({
       id: d.id as string,

@@ -1,11 +1,10 @@
 import cliProgress from 'cli-progress';
 import { RaindropError, errorCodes } from '../../core/index.js';
-import { useDatabase } from '../../couch/connect.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import type { Command } from '../command.js';
-import { ensureInstalled } from '../ensure-installed.js';
 import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 export const importCommand: Command = {
   name: 'import',
@@ -24,11 +23,9 @@ Examples:
   options: {},
   async run(ctx, _values, paths) {
     if (paths.length === 0) throw new RaindropError(errorCodes.USAGE, 'raindrop import needs at least one PATH');
-    const server = await ctx.openServer();
-    const db = useDatabase(server.couch, ctx.config.db);
+    const { server, db } = await openDatabase(ctx);
     let registry: SchemaRegistry;
     try {
-      await ensureInstalled(ctx, server.couch);
       registry = await SchemaRegistry.load(db, { logger: ctx.logger });
     } catch (err) {
       await server.release();

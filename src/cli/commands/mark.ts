@@ -1,10 +1,10 @@
 import { RaindropError, errorCodes, type RdKey } from '../../core/index.js';
-import { useDatabase } from '../../couch/connect.js';
 import { flagSchemas, userConfidence, userWriter } from '../../protocols/imap/items.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { writeValidatedItem } from '../../schema/validated-write.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 const actions = {
   seen: [flagSchemas.seen, 'seen', true],
@@ -72,9 +72,8 @@ Examples:
       ? (['rd.identity.sender-flags', 'bulk', senderActions[action as keyof typeof senderActions]] as const)
       : actions[action as keyof typeof actions];
     const keys = positionals.map(sender ? parseAddress : parseKey);
-    const server = await ctx.openServer();
+    const { server, db } = await openDatabase(ctx);
     try {
-      const db = useDatabase(server.couch, ctx.config.db);
       const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
       try {
         let written = 0;

@@ -7,6 +7,7 @@ import { migrateSchemas } from '../../schema/migrate.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import type { Command, CommandContext, OptionValues } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 export const schemaCommand: Command = {
   name: 'schema',
@@ -32,9 +33,11 @@ Examples:
   options: { version: { type: 'string' } },
   async run(ctx, values, positionals) {
     const [sub, ...args] = positionals;
-    const server = await ctx.openServer();
-    const db = useDatabase(server.couch, ctx.config.db);
-    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+    const { server, db } = await openDatabase(ctx);
+    const registry = await SchemaRegistry.load(db, { logger: ctx.logger }).catch(async (err: unknown) => {
+      await server.release();
+      throw err;
+    });
     try {
       switch (sub) {
         case 'list':

@@ -1,5 +1,5 @@
 import { RaindropError, errorCodes } from '../../core/index.js';
-import { callCouch, useDatabase } from '../../couch/connect.js';
+import { callCouch } from '../../couch/connect.js';
 import { databaseInfo } from '../../couch/database-info.js';
 import type { Db } from '../../couch/connect.js';
 import { bulkGet } from '../../couch/bulk-get.js';
@@ -31,6 +31,7 @@ async function extensionStatus(db: Db) {
 }
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -45,13 +46,11 @@ Examples:
   raindrop status --json | jq .schemas`,
   options: {},
   async run(ctx) {
-    const server = await ctx.openServer();
+    const { server, db } = await openDatabase(ctx);
     try {
-      const db = useDatabase(server.couch, ctx.config.db);
       const info = await databaseInfo(db);
-      if (!info) {
-        throw new RaindropError(errorCodes.USAGE, `database "${ctx.config.db}" does not exist on ${server.couch.url}; run "raindrop init" first`);
-      }
+      // Only a database deleted by someone else between the two calls gets here.
+      if (!info) throw new RaindropError(errorCodes.USAGE, `database "${ctx.config.db}" does not exist on ${server.couch.url}; run "raindrop init"`);
       const view = (await callCouch(server.couch, 'counting documents per schema', () =>
         db.scope.view('rd_core', 'by_schema', { group: true }),
       )) as { rows: Array<{ key: string; value: number }> };

@@ -7,6 +7,7 @@ import { watchAccount } from '../../protocols/imap/watch.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import type { Command, CommandContext } from '../command.js';
 import { exitCodeFor, exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
 
 /** "30d", "12h", "90m", "2w" -> milliseconds. */
 export function parseAge(text: string): number {
@@ -54,9 +55,8 @@ Examples:
     });
     const folders = Array.isArray(values.folder) ? values.folder.map(String) : undefined;
     const maxAgeMs = typeof values['max-age'] === 'string' ? parseAge(values['max-age']) : undefined;
-    const server = await ctx.openServer();
+    const { server, db } = await openDatabase(ctx);
     try {
-      const db = useDatabase(server.couch, ctx.config.db);
       const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
       try {
         if (!registry.get('rd.imap.folder-state')) throw new RaindropError(errorCodes.SCHEMA_UNKNOWN, `the database "${ctx.config.db}" lacks the sync schemas; run "raindrop init" first`);
