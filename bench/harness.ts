@@ -43,3 +43,38 @@ export function median(values: readonly number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
+
+/** The ceilings of several servers side by side: one row per measurement, one column
+ * per server, and each server's value as a ratio to the first server's. */
+export function formatCeilings(rows: readonly Measurement[], servers: ReadonlyArray<{ prefix: string; label: string }>): string {
+  const kinds = ['bulk_docs.write', 'changes.read', 'keyed.read', 'view.build'];
+  const first = servers[0];
+  if (!first) return '';
+  const header = ['ceiling', ...servers.map((s) => s.label), ...servers.slice(1).map((s) => `${s.prefix} / ${first.prefix}`)];
+  const valueOf = (prefix: string, kind: string) => rows.find((r) => r.name === `${prefix}.${kind}`);
+  const body = kinds.map((kind) => {
+    const base = valueOf(first.prefix, kind);
+    const unit = base?.unit ?? '';
+    return [
+      `${kind} (${unit})`,
+      ...servers.map((s) => {
+        const m = valueOf(s.prefix, kind);
+        return m ? formatNumber(m.value) : '-';
+      }),
+      ...servers.slice(1).map((s) => {
+        const m = valueOf(s.prefix, kind);
+        return m && base ? `${(m.value / base.value).toFixed(2)}×` : '-';
+      }),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]?.length ?? 0)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** A short name for a server in tables: "CouchDB 3.5.0", "embedded (express-pouchdb 4.2.0)". */
+export function serverLabel(info: { vendor: string; version: string }): string {
+  if (info.vendor === 'The Apache Software Foundation') return `CouchDB ${info.version}`;
+  const embedded = /embedded server \((.+)\)/.exec(info.vendor);
+  return embedded ? `embedded (${embedded[1]} ${info.version})` : `${info.vendor} ${info.version}`;
+}

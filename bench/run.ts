@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: runs every benchmark against one server (the configured CouchDB, or
- * an embedded server in a temporary data dir), prints a table and writes
- * bench/results/<timestamp>.json.
+ * `npm run bench`: runs every benchmark against one server (the configured CouchDB,
+ * `RAINDROP_COUCH_URL` or `--couch`, else an embedded server in a temporary data dir),
+ * prints a table and writes bench/results/<timestamp>.json. With a CouchDB configured,
+ * the ceilings are measured on an embedded server too, in the same run, and printed
+ * side by side.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { projectRoot } from '../src/core/entry-points.js';
 import { openServer } from '../src/couch/open-server.js';
 import { serverInfo } from '../src/couch/server-info.js';
 import { couchCeilingBenchmark } from './couch-ceiling.bench.js';
-import { type Measurement, formatTable } from './harness.js';
+import { type Measurement, formatCeilings, formatTable, serverLabel } from './harness.js';
 import { sandboxBenchmark } from './sandbox.bench.js';
 import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
@@ -23,14 +25,25 @@ import { threadingCheckBenchmark } from './threading-check.js';
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
 const server = await openServer({ couchUrl: config.couchUrl, dataDir: config.couchUrl ? config.dataDir : scratch, owner: 'command' });
+// The embedded server beside a configured CouchDB, for the ceilings only.
+const embedded = config.couchUrl ? await openServer({ couchUrl: undefined, dataDir: scratch, owner: 'command' }) : undefined;
 try {
   const info = await serverInfo(server.couch);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`server: ${info.vendor} ${info.version} at ${server.couch.url} (${server.source}); node ${process.version}`);
+  const label = serverLabel(info);
+  log(`server: ${label} at ${server.couch.url} (${server.source}); node ${process.version}`);
   const results = new Map<string, Measurement>();
+  const ceilingServers = [{ prefix: 'couch', label }];
+  if (embedded) {
+    const embeddedInfo = await serverInfo(embedded.couch);
+    const embeddedLabel = serverLabel(embeddedInfo);
+    log(`second server for the ceilings: ${embeddedLabel} at ${embedded.couch.url}`);
+    for (const m of await couchCeilingBenchmark(embedded.couch, 'embedded', embeddedLabel).run({ results, log })) results.set(m.name, m);
+    ceilingServers.push({ prefix: 'embedded', label: embeddedLabel });
+  }
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.
@@ -42,12 +55,14 @@ try {
   }
   const rows = [...results.values()];
   process.stdout.write(`${formatTable(rows)}\n`);
+  if (ceilingServers.length > 1) process.stdout.write(`\n${formatCeilings(rows, ceilingServers)}\n`);
   const dir = join(projectRoot, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, server: info, results: rows }, null, 2)}\n`);
   process.stdout.write(`results written to ${file}\n`);
 } finally {
+  await embedded?.release();
   await server.release();
   await rm(scratch, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { serverInfo } from '../../couch/server-info.js';
-import { isolatedVmPackage } from '../../sandbox/isolated-vm.js';
+import { isolatedVmPackage, sandboxInstallAdvice } from '../../sandbox/isolated-vm.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 
@@ -39,7 +39,8 @@ Examples:
         require(name);
         checks.push({ name: `native module ${name}`, ok: true, detail: 'loads' });
       } catch (err) {
-        checks.push({ name: `native module ${name}`, ok: false, detail: `does not load (${(err as Error).message.split('\n')[0]}); run "npm rebuild ${name}" and check that package.json's allowScripts lists it` });
+        const advice = name === isolatedVmPackage() ? sandboxInstallAdvice() : `run "npm rebuild ${name}" and check that package.json's allowScripts lists it`;
+        checks.push({ name: `native module ${name}`, ok: false, detail: `does not load (${(err as Error).message.split('\n')[0]}); ${advice}` });
       }
     }
     try {
