@@ -1,7 +1,8 @@
 import nano from 'nano';
 import type { DocumentScope, ServerScope } from 'nano';
 import { RaindropError, errorCodes, redactUrl } from '../core/index.js';
-import { toCouchError } from './couch-error.js';
+import { statusOf, toCouchError } from './couch-error.js';
+import { couchLimits } from './limits.js';
 
 export interface CouchCredentials {
   readonly username: string;
@@ -65,11 +66,34 @@ export function useDatabase(couch: Couch, name: string): Db {
   return { couch, name, scope: couch.server.use(name) };
 }
 
-/** Runs one request and turns its failure into a RaindropError naming `action`. */
+/**
+ * A kept-alive socket that the server closed while this process was busy (its event loop
+ * blocked past the server's idle timeout, so the client's own idle timer could not fire
+ * first) fails the next request sent on it before any answer: "other side closed",
+ * ECONNRESET. Seen with two commands at once on a loaded machine.
+ */
+const droppedSocket = /other side closed|ECONNRESET|socket hang up|UND_ERR_SOCKET/i;
+
+function isDroppedSocket(err: unknown): boolean {
+  if (statusOf(err) !== undefined) return false;
+  const shape = (typeof err === 'object' && err !== null ? err : {}) as { message?: unknown; reason?: unknown; code?: unknown };
+  return droppedSocket.test(`${String(shape.message ?? '')} ${String(shape.reason ?? '')} ${String(shape.code ?? '')}`);
+}
+
+/**
+ * Runs one request and turns its failure into a RaindropError naming `action`. A request
+ * whose socket was dropped is sent again on a new connection (couchLimits says how often):
+ * safe for every request Raindrop makes, because reads are reads and every write names
+ * its document and revision, so a write that did land the first time comes back as a
+ * 409 that the callers already treat as a value.
+ */
 export async function callCouch<T>(couch: Couch, action: string, request: () => Promise<T>): Promise<T> {
-  try {
-    return await request();
-  } catch (err) {
-    throw toCouchError(err, action, couch.url, couch.secrets);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (attempt < couchLimits.droppedSocketRetries && isDroppedSocket(err)) continue;
+      throw toCouchError(err, action, couch.url, couch.secrets);
+    }
   }
 }

@@ -36,4 +36,8 @@ export const couchLimits = {
    * down for hours is polled every half minute rather than hammered. */
   reconnectInitialMs: 100,
   reconnectMaxMs: 30_000,
+  /** Times a request is sent again after its kept-alive socket was dropped before any
+   * answer (see callCouch). A fresh connection is made for the retry, so one retry is
+   * normally enough; two cover a server that closed several idle sockets at once. */
+  droppedSocketRetries: 2,
 } as const;

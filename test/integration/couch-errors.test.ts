@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { connectCouch, useDatabase } from '../../src/couch/connect.js';
 import { serverInfo } from '../../src/couch/server-info.js';
 import { databaseInfo } from '../../src/couch/database-info.js';
+import { bulkGet } from '../../src/couch/bulk-get.js';
+import { startDroppingProxy } from '../helpers/dropping-proxy.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('errors');
@@ -49,5 +51,28 @@ describe('errors from the server', () => {
     expect(read.status).toBe(401);
     const write = await fetch(new URL(`/${t.db.name}`, anonymous), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":1}' });
     expect(write.status).toBe(401);
+  });
+
+  it('sends a request again when its kept-alive socket was dropped while the process was busy', async () => {
+    const proxy = await startDroppingProxy(t.url);
+    try {
+      const db = useDatabase(connectCouch(proxy.url, { username: t.username, password: t.password }), t.db.name);
+      for (let round = 0; round < 3; round++) {
+        // A POST (undici sends those only once by itself) opens a kept-alive socket.
+        expect((await bulkGet(db, ['no-such-doc'])).size).toBe(0);
+        // The server side closes it while this process is busy (a command compiling
+        // schemas, a loaded machine): the close is seen only after the next request
+        // went out on that socket.
+        const dropped = proxy.dropConnections();
+        const until = Date.now() + 300;
+        while (Date.now() < until) {
+          // busy
+        }
+        expect((await bulkGet(db, ['no-such-doc'])).size).toBe(0);
+        await dropped;
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 });
