@@ -108,6 +108,18 @@ describe('every command on a fresh data dir and an empty server', () => {
     expect(result.stderr).not.toMatch(/no_db_file|not_found|Database does not exist/i);
   });
 
+  it('account add on a fresh data dir with no server at all starts the embedded one and installs', async () => {
+    const dir = join(root, 'embedded');
+    await mkdir(dir, { recursive: true });
+    const env = { HOME: dir, RAINDROP_CONFIG: join(dir, 'config.json'), RAINDROP_DATA_DIR: join(dir, 'data'), RAINDROP_LOG_LEVEL: 'warn', FRESH_PW: 'pw' };
+    const add = await runCli(['account', 'add', 'home', '--imap-host', '127.0.0.1', '--user', 'ann', '--password-env', 'FRESH_PW', '--json'], env);
+    expect(add.code, add.stderr).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ account: 'home', replaced: false });
+    const status = await runCli(['status', '--json'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ db: 'raindrop', schemas: { 'rd.account': 1 } });
+  });
+
   it('serve starts on a fresh data dir, installs, answers, and stops on SIGTERM', async () => {
     const dir = join(root, 'serve');
     await mkdir(dir, { recursive: true });
