@@ -3,6 +3,7 @@ import { type Couch, type CouchCredentials, connectCouch } from './connect.js';
 import { readAdminCredentials } from './embedded/admin-credentials.js';
 import { readLiveServerRecord } from './embedded/server-record.js';
 import { type EmbeddedServer, startEmbeddedServer } from './embedded/index.js';
+import { readShippedDesignDocs } from './push-design-docs.js';
 
 export interface OpenServerOptions {
   /** A configured CouchDB URL; when set, nothing embedded is involved. */
@@ -46,6 +47,7 @@ export async function openServer(options: OpenServerOptions): Promise<OpenServer
         port: options.port ?? 0,
         owner: options.owner,
         logger,
+        trustedDesignDocs: await readShippedDesignDocs(),
       });
       return {
         couch: connectCouch(embedded.url, embedded.credentials),

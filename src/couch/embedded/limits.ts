@@ -65,3 +65,34 @@ export const SESSION_REFRESH_FRACTION = 0.1;
 
 /** A login body is a name and a password; anything bigger is not a login. */
 export const SESSION_BODY_LIMIT_BYTES = 4_096;
+
+/**
+ * Request bodies. The server buffers a body whole before it handles it (express-pouchdb
+ * parses JSON and attachments in memory, LevelDB then copies them again), so an unbounded
+ * body was a way to kill it: 200 MB aborted it with V8 out of memory. Bodies are checked
+ * against these numbers from their Content-Length before a byte is read, and a body
+ * without one (chunked) is refused with 411, since it could not be checked in advance.
+ */
+
+/**
+ * A JSON body (documents, `_bulk_docs`, queries). Raindrop's biggest is a store batch of
+ * up to 32 MB of raw mail (imapLimits.batchBytes, importLimits.batchBytes) with inline
+ * attachments of at most 256 KB each as base64 (+33%): about 43 MB. Parsed, such a body
+ * costs the server a few times its size, which stays in the hundreds of MB.
+ */
+export const EMBEDDED_MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One attachment uploaded on its own (`PUT /db/doc/name`): how raw messages over 256 KB
+ * are stored. 50 MB is the largest message the big providers accept (Gmail and Outlook
+ * take 25-50 MB), and what the sandbox can parse within its 256 MB heap.
+ */
+export const EMBEDDED_MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024;
+
+/**
+ * Documents in one `_bulk_docs`. LevelDB writes one request's documents one after the
+ * other while every other request waits: 100,000 documents blocked the server for over a
+ * minute, 2,000 take about a second. Raindrop's own biggest bulk request is 2,000
+ * documents (store-raw.ts combinedMaxDocs); the queue writes 500 at a time.
+ */
+export const EMBEDDED_MAX_BULK_DOCS = 2_000;
