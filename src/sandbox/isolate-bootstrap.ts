@@ -188,8 +188,20 @@ export function bootstrap(env: BootstrapEnv) {
     return `rc!${type}.${encoded}!${schemaId}`;
   };
 
+  // The host refuses what the declaration does not allow (src/sandbox/capabilities.ts);
+  // its refusals are capability failures, not the extension's own exceptions.
+  const capabilityPrefix = '[capability] ';
+  const hostAnswer = (op: string, arg: unknown): unknown => {
+    try {
+      return hostCall.applySyncPromise(undefined, [op, arg]);
+    } catch (error) {
+      const message = (error as { message?: unknown } | null)?.message;
+      if (typeof message === 'string' && message.startsWith(capabilityPrefix)) throw new RdError('capability', message.slice(capabilityPrefix.length));
+      throw error;
+    }
+  };
   const callHost = (op: string, args: unknown): unknown => {
-    const answer = hostCall.applySyncPromise(undefined, [op, json.stringify(args)]);
+    const answer = hostAnswer(op, json.stringify(args));
     return typeof answer === 'string' ? json.parse(answer) : answer;
   };
 
@@ -262,10 +274,10 @@ export function bootstrap(env: BootstrapEnv) {
         const id = typeof source === 'string' ? source : source?._id;
         if (typeof id !== 'string') throw new RdError('exception', 'rd.attachment(doc, name): pass the document (or its id)');
         const schema = typeof source === 'object' ? (source as Record<string, unknown>).rd_schema_id : undefined;
-        if (doc && id !== doc._id && typeof schema === 'string' && !ext!.reads.has(schema) && !(ext!.decl.source_schemas as string[]).includes(schema)) {
+        if (doc && id !== doc._id && typeof schema === 'string' && !ext!.reads.has(schema)) {
           throw new RdError('capability', `rd.attachment of a "${schema}" document is refused: add it to "reads"`);
         }
-        const bytes = hostCall.applySyncPromise(undefined, ['attachment', json.stringify({ id, name })]) as ArrayBuffer | null;
+        const bytes = hostAnswer('attachment', json.stringify({ id, name })) as ArrayBuffer | null;
         if (bytes === null) return null;
         const view = new Uint8Array(bytes);
         return as === 'text' ? decode(view, 'utf-8') : view;
