@@ -104,7 +104,7 @@ export function installPouchGuards(PouchDB: PouchDBClass, policy: CodePolicy): v
   const filter = filterPlugin.filter.bind(filterPlugin);
   filterPlugin.filter = (handler, opts) => {
     // Selectors (`_selector`) are data; anything else names code in a design document.
-    if (opts.selector === undefined || opts.filter !== '_selector') {
+    if (typeof opts.selector !== 'object' || opts.selector === null || opts.filter !== '_selector') {
       const complete = opts.complete as Callback;
       return complete(couchError(403, 'forbidden', 'changes filters by function run code from the database, which the embedded server does not; use a selector ({"selector": ...} with filter=_selector) or doc_ids'));
     }
