@@ -83,6 +83,22 @@ describe.runIf(embedded)('request limits [embedded server]', () => {
     await expectAlive();
   });
 
+  it('an attachment upload cut off midway stores nothing (it stored an empty attachment)', async () => {
+    const url = new URL(`${t.url}/${t.db.name}/cut/rfc822`);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method: 'PUT', path: url.pathname, headers: { ...auth(), 'content-type': 'message/rfc822', 'content-length': String(1024 * 1024) } });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(64 * 1024, 0x61));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300);
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await request(t.url, 'GET', `/${t.db.name}/cut`, { headers: auth() })).status).toBe(404);
+    await expectAlive();
+  });
+
   it('a bulk request over the document limit is refused with 413 and writes nothing', async () => {
     const docs = Array.from({ length: EMBEDDED_MAX_BULK_DOCS + 1 }, (_, i) => ({ _id: `bulk-${i}` }));
     const refused = await request(t.url, 'POST', `/${t.db.name}/_bulk_docs`, { headers: auth(), json: { docs } });

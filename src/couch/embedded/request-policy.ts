@@ -30,7 +30,10 @@ const DATA_FILTERS = new Set(['_selector', '_doc_ids']);
 export function createRequestPolicy(next: RequestHandler): RequestHandler {
   return (req, res) => {
     const refusal = refuseRequest(req);
-    if (!refusal) return next(req, res);
+    if (!refusal) {
+      if (req.method === 'PUT' && isAttachmentUpload(req)) holdIncompleteBody(req);
+      return next(req, res);
+    }
     const body = { error: refusal.error, reason: refusal.reason };
     // A refused body is never read: closing the connection is cheaper than draining it.
     if (hasBody(req)) refuseUnreadBody(res, refusal.status, body);
@@ -78,6 +81,26 @@ function refuseCode(segments: string[], query: URLSearchParams): Refusal | undef
     }
   }
   return undefined;
+}
+
+/**
+ * express-pouchdb's attachment route ignores a failed body read and stores what it got:
+ * an upload cut off midway (the client killed, the network gone) replaced the attachment
+ * with an empty one. Hiding the end of an incomplete request from its body reader means
+ * the route never sees a body, so nothing is stored; the socket is gone anyway.
+ */
+function holdIncompleteBody(req: IncomingMessage): void {
+  const emit = req.emit.bind(req) as (event: string | symbol, ...args: unknown[]) => boolean;
+  req.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    if (!req.complete && (event === 'aborted' || event === 'close' || event === 'error')) return false;
+    return emit(event, ...args);
+  }) as typeof req.emit;
+}
+
+function isAttachmentUpload(req: IncomingMessage): boolean {
+  const url = parseUrl(req.url);
+  const segments = url ? pathSegments(url.pathname) : undefined;
+  return segments !== undefined && isAttachmentPath(segments);
 }
 
 /** `/db/doc/name...` or `/db/_design/doc/name...`: a standalone attachment upload. */
