@@ -7,7 +7,7 @@
 
 import { request as httpRequest } from 'node:http';
 import { describe, expect, inject, it } from 'vitest';
-import { EMBEDDED_MAX_ATTACHMENT_BYTES, EMBEDDED_MAX_BULK_DOCS, EMBEDDED_MAX_JSON_BODY_BYTES } from '../../src/couch/embedded/limits.js';
+import { EMBEDDED_MAX_ATTACHMENT_BYTES, EMBEDDED_MAX_BULK_DOCS, EMBEDDED_MAX_DOCUMENT_BYTES, EMBEDDED_MAX_JSON_BODY_BYTES } from '../../src/couch/embedded/limits.js';
 import { basicAuth, request, type JsonResponse } from '../helpers/embedded-helpers.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -61,9 +61,12 @@ async function expectAlive(): Promise<void> {
 }
 
 describe.runIf(embedded)('request limits [embedded server]', () => {
-  it('a JSON body over the limit is refused with 413 before it is read, and the server stays up', async () => {
+  it('a JSON body or a document over the limit is refused with 413 before it is read, and the server stays up', async () => {
     const refused = await startHugeUpload('POST', `/${t.db.name}/_bulk_docs`, EMBEDDED_MAX_JSON_BODY_BYTES + 1);
     expect(refused).toMatchObject({ status: 413, body: { error: 'too_large', reason: expect.stringContaining(String(EMBEDDED_MAX_JSON_BODY_BYTES)) } });
+    await expectAlive();
+    const document = await startHugeUpload('PUT', `/${t.db.name}/huge-doc`, EMBEDDED_MAX_DOCUMENT_BYTES + 1);
+    expect(document).toMatchObject({ status: 413, body: { error: 'too_large', reason: expect.stringContaining('per document') } });
     await expectAlive();
   });
 

@@ -83,6 +83,13 @@ export const SESSION_BODY_LIMIT_BYTES = 4_096;
 export const EMBEDDED_MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
 
 /**
+ * One document written on its own (`PUT /db/doc`, `POST /db`): CouchDB's default
+ * max_document_size, so that what the embedded server stores a CouchDB would store too.
+ * Raindrop's own documents are far smaller (inline attachments stop at 256 KB).
+ */
+export const EMBEDDED_MAX_DOCUMENT_BYTES = 8_000_000;
+
+/**
  * One attachment uploaded on its own (`PUT /db/doc/name`): how raw messages over 256 KB
  * are stored. PouchDB holds such an upload many times over while it stores it (measured:
  * a 10 MB attachment took the server from 74 MB to 440 MB, 25 MB to 860 MB, 50 MB to

@@ -12,7 +12,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { refuseUnreadBody, sendJson } from './json-response.js';
-import { EMBEDDED_MAX_ATTACHMENT_BYTES, EMBEDDED_MAX_JSON_BODY_BYTES } from './limits.js';
+import { EMBEDDED_MAX_ATTACHMENT_BYTES, EMBEDDED_MAX_DOCUMENT_BYTES, EMBEDDED_MAX_JSON_BODY_BYTES } from './limits.js';
 
 type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -54,13 +54,17 @@ function refuseRequest(req: IncomingMessage): Refusal | undefined {
     return { status: 411, error: 'length_required', reason: 'send the body with a Content-Length header: the embedded server checks body sizes before reading them' };
   }
   const length = Number(req.headers['content-length'] ?? 0);
-  const attachment = req.method === 'PUT' && isAttachmentPath(segments);
-  const limit = attachment ? EMBEDDED_MAX_ATTACHMENT_BYTES : EMBEDDED_MAX_JSON_BODY_BYTES;
+  const [limit, what] =
+    req.method === 'PUT' && isAttachmentPath(segments)
+      ? [EMBEDDED_MAX_ATTACHMENT_BYTES, 'per attachment']
+      : isDocumentWrite(req.method, segments)
+        ? [EMBEDDED_MAX_DOCUMENT_BYTES, 'per document']
+        : [EMBEDDED_MAX_JSON_BODY_BYTES, 'per request'];
   if (!Number.isSafeInteger(length) || length > limit) {
     return {
       status: 413,
       error: 'too_large',
-      reason: `the request body is ${req.headers['content-length']} bytes; the embedded server accepts at most ${limit} bytes ${attachment ? 'per attachment' : 'per JSON request'}`,
+      reason: `the request body is ${req.headers['content-length']} bytes; the embedded server accepts at most ${limit} bytes ${what}`,
     };
   }
   return undefined;
@@ -101,6 +105,14 @@ function isAttachmentUpload(req: IncomingMessage): boolean {
   const url = parseUrl(req.url);
   const segments = url ? pathSegments(url.pathname) : undefined;
   return segments !== undefined && isAttachmentPath(segments);
+}
+
+/** `PUT /db/doc` (also `_design/x`, `_local/x`) or `POST /db`: one document. */
+function isDocumentWrite(method: string | undefined, segments: string[]): boolean {
+  const [, second] = segments;
+  if (method === 'POST') return segments.length === 1;
+  if (method !== 'PUT') return false;
+  return second === '_design' || second === '_local' ? segments.length === 3 : segments.length === 2 && !second?.startsWith('_');
 }
 
 /** `/db/doc/name...` or `/db/_design/doc/name...`: a standalone attachment upload. */
