@@ -105,3 +105,10 @@ export const EMBEDDED_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
  * documents (store-raw.ts combinedMaxDocs); the queue writes 500 at a time.
  */
 export const EMBEDDED_MAX_BULK_DOCS = 2_000;
+
+/**
+ * A bulk request is written in slices of this many documents, with other requests
+ * answered between slices: a slice takes tens of milliseconds, so a big import does not
+ * hold up the web app or the queue for the whole request.
+ */
+export const EMBEDDED_BULK_SLICE_DOCS = 250;

@@ -15,7 +15,7 @@
  */
 
 import type { CodePolicy } from './code-policy.js';
-import { EMBEDDED_MAX_BULK_DOCS } from './limits.js';
+import { EMBEDDED_BULK_SLICE_DOCS, EMBEDDED_MAX_BULK_DOCS } from './limits.js';
 
 type Callback = (error: unknown, result?: unknown) => void;
 type Method = (this: unknown, ...args: unknown[]) => unknown;
@@ -63,6 +63,31 @@ function refuseBulk(policy: CodePolicy, request: unknown): Error | undefined {
   return undefined;
 }
 
+/**
+ * Writes a big bulk request in slices, yielding to the event loop between them, so that
+ * other requests are answered meanwhile instead of after the whole request. `_bulk_docs`
+ * is not atomic in CouchDB either: each document has its own result, in order.
+ */
+function inSlices(db: unknown, bulkDocs: Method, request: { docs?: unknown[] } | unknown[], docs: unknown[], args: unknown[]): unknown {
+  const callback = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as Callback) : undefined;
+  const options = args.length > (callback ? 2 : 1) && typeof args[1] === 'object' ? args[1] : undefined;
+  const run = async (): Promise<unknown[]> => {
+    const results: unknown[] = [];
+    for (let start = 0; start < docs.length; start += EMBEDDED_BULK_SLICE_DOCS) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const slice = docs.slice(start, start + EMBEDDED_BULK_SLICE_DOCS);
+      const sliceRequest = Array.isArray(request) ? slice : { ...request, docs: slice };
+      const written = (await (options === undefined ? bulkDocs.call(db, sliceRequest) : bulkDocs.call(db, sliceRequest, options))) as unknown[];
+      results.push(...written);
+    }
+    return results;
+  };
+  const promise = run();
+  if (!callback) return promise;
+  promise.then((results) => callback(null, results), (error: unknown) => callback(error));
+  return undefined;
+}
+
 /** Installs the guards on a PouchDB class that already has pouchdb-mapreduce. */
 export function installPouchGuards(PouchDB: PouchDBClass, policy: CodePolicy): void {
   const bulkDocs = PouchDB.prototype.bulkDocs as Method;
@@ -72,7 +97,11 @@ export function installPouchGuards(PouchDB: PouchDBClass, policy: CodePolicy): v
   PouchDB.plugin({
     bulkDocs(this: unknown, ...args: unknown[]) {
       const refusal = refuseBulk(policy, args[0]);
-      return refusal ? fail(args, refusal) : bulkDocs.apply(this, args);
+      if (refusal) return fail(args, refusal);
+      const request = args[0] as { docs?: unknown[] } | unknown[];
+      const docs = Array.isArray(request) ? request : request.docs;
+      if (!Array.isArray(docs) || docs.length <= EMBEDDED_BULK_SLICE_DOCS) return bulkDocs.apply(this, args);
+      return inSlices(this, bulkDocs, request, docs, args);
     },
     query(this: { get(id: string): Promise<Record<string, unknown>> }, ...args: unknown[]) {
       const [fun] = args;
