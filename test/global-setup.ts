@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { corpusDirSetting } from '../src/config/index.js';
 import { startEmbeddedServer } from '../src/couch/embedded/index.js';
+import { readShippedDesignDocs } from '../src/couch/push-design-docs.js';
 
 export interface TestCouch {
   /** Without credentials. */
@@ -46,7 +47,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const dataDir = await mkdtemp(join(tmpdir(), 'raindrop-test-'));
-  const server = await startEmbeddedServer({ dataDir, owner: 'command' }).catch(async (error: unknown) => {
+  const server = await startEmbeddedServer({ dataDir, owner: 'command', trustedDesignDocs: await readShippedDesignDocs() }).catch(async (error: unknown) => {
     await rm(dataDir, { recursive: true, force: true });
     throw error;
   });

@@ -48,12 +48,16 @@ export interface Rd {
   open(key: Key, schemaId: string): RdDocument | null;
   /** Reads several documents at once, in the order asked. */
   openMany(requests: Array<[Key, string]>): Array<RdDocument | null>;
-  /** The bytes of an attachment of a document this extension may read. */
+  /** The bytes of an attachment of a document this extension was given, or of a document
+   * of a schema listed in `reads`; anything else is refused (a `capability` failure). */
   attachment(doc: RdDocument | string, name: string): Uint8Array | null;
   attachment(doc: RdDocument | string, name: string, as: 'text'): string | null;
   attachment(doc: RdDocument | string, name: string, as: 'bytes'): Uint8Array | null;
-  /** Queries one of the project's views, e.g. `rd.query('rd_core/by_schema', {key: 'rd.msg.email'})`. */
-  query(view: string, params?: Record<string, Json>): { rows: Array<{ id?: string; key: Json; value: Json; doc?: RdDocument }> };
+  /** Queries one of the project's views, e.g. `rd.query('rd_core/by_schema', {key: 'rd.msg.email', reduce: false})`.
+   * Only rows emitted by documents of the schemas listed in `reads` come back (so `limit`
+   * may return fewer); reduce results are refused (pass `reduce: false`), and so is any
+   * query by an extension with no `reads`. */
+  query(view: string, params?: Record<string, Json>): { rows: Array<{ id: string; key: Json; value: Json; doc?: RdDocument }> };
   /** The identities of the user's accounts, e.g. `[["email", "me@example.org"]]`. */
   myIdentities(): Key[];
   /** Keeps a value for `later_handler`, which runs once per batch with all of them. */

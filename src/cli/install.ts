@@ -1,8 +1,6 @@
-import { join } from 'node:path';
-import { projectRoot } from '../core/entry-points.js';
 import type { Couch } from '../couch/connect.js';
 import { ensureDatabase } from '../couch/ensure-database.js';
-import { pushDesignDocs, readDesignDocs } from '../couch/push-design-docs.js';
+import { pushDesignDocs, readShippedDesignDocs } from '../couch/push-design-docs.js';
 import type { Logger } from '../core/index.js';
 import { type ExtensionInstallReport, extensionDirs, installExtensions } from './install-extensions.js';
 import { type SchemaInstallReport, builtInSchemaDir, installSchemas } from './install-schemas.js';
@@ -22,7 +20,7 @@ export interface InstallReport {
  */
 export async function installDatabase(couch: Couch, dbName: string, userExtensionDirs: readonly string[] = [], logger?: Logger): Promise<InstallReport> {
   const { db, created } = await ensureDatabase(couch, dbName);
-  const designDocs = await pushDesignDocs(db, await readDesignDocs(join(projectRoot, 'couchapp', 'ddocs')));
+  const designDocs = await pushDesignDocs(db, await readShippedDesignDocs());
   const schemas = await installSchemas(db, builtInSchemaDir(), logger);
   const registry = await SchemaRegistry.load(db, logger ? { logger } : {});
   try {

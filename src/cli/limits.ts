@@ -7,4 +7,9 @@ export const cliLimits = {
    * idempotently, so an abandoned batch is simply redone); past it, serve names what it
    * is still waiting for and exits with a failure instead of hanging. */
   shutdownGraceMs: 20_000,
+  /** Time a finished command's process gets to exit by itself. A part that ignored the
+   * stop (an extension still running in the sandbox, a socket that never closes) would
+   * otherwise keep the process alive after it reported its exit code: SIGTERM must end
+   * serve, not only SIGKILL. */
+  exitGraceMs: 3_000,
 } as const;

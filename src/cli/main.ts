@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --no-node-snapshot
 import { processEnv } from '../config/index.js';
+import { cliLimits } from './limits.js';
 import { runCli } from './run-cli.js';
 
 // The only module with side effects on load: it is the program's entry point.
@@ -14,3 +15,6 @@ process.exitCode = code;
 // Signal listeners must not keep a finished command alive.
 process.removeAllListeners('SIGINT');
 process.removeAllListeners('SIGTERM');
+// Whatever still holds the event loop (a part that ignored the stop) must not keep a
+// finished command alive; unref'd, this timer does not hold it either.
+setTimeout(() => process.exit(), cliLimits.exitGraceMs).unref();

@@ -3,6 +3,7 @@ import { type Couch, type CouchCredentials, connectCouch } from './connect.js';
 import { readAdminCredentials } from './embedded/admin-credentials.js';
 import { readLiveServerRecord } from './embedded/server-record.js';
 import { type EmbeddedServer, startEmbeddedServer } from './embedded/index.js';
+import { readShippedDesignDocs } from './push-design-docs.js';
 
 export interface OpenServerOptions {
   /** A configured CouchDB URL; when set, nothing embedded is involved. */
@@ -23,6 +24,9 @@ export interface OpenServer {
   /** The login, for `raindrop url --credentials` (never logged). */
   credentials: CouchCredentials | undefined;
   embedded: EmbeddedServer | undefined;
+  /** Settles with the reason if the embedded server this call started keeps crashing and
+   * its supervisor gives up; never settles otherwise. Nothing serves the data after it. */
+  failed: Promise<RaindropError>;
   /** Stops an embedded server this call started; a no-op otherwise. */
   release(): Promise<void>;
 }
@@ -35,23 +39,28 @@ export interface OpenServer {
 export async function openServer(options: OpenServerOptions): Promise<OpenServer> {
   const logger = options.logger ?? silentLogger;
   if (options.couchUrl !== undefined) {
-    return { couch: connectCouch(options.couchUrl), source: 'configured', credentials: undefined, embedded: undefined, release: async () => {} };
+    return { couch: connectCouch(options.couchUrl), source: 'configured', credentials: undefined, embedded: undefined, failed: never, release: async () => {} };
   }
   for (let attempt = 0; attempt < 2; attempt++) {
     const running = await useRunning(options.dataDir);
     if (running) return running;
     try {
+      let gaveUp: (error: RaindropError) => void = () => undefined;
+      const failed = new Promise<RaindropError>((resolve) => (gaveUp = resolve));
       const embedded = await startEmbeddedServer({
         dataDir: options.dataDir,
         port: options.port ?? 0,
         owner: options.owner,
         logger,
+        trustedDesignDocs: await readShippedDesignDocs(),
+        onFatal: (error) => gaveUp(error),
       });
       return {
         couch: connectCouch(embedded.url, embedded.credentials),
         source: 'started',
         credentials: embedded.credentials,
         embedded,
+        failed,
         release: () => embedded.stop(),
       };
     } catch (err) {
@@ -61,6 +70,9 @@ export async function openServer(options: OpenServerOptions): Promise<OpenServer
   }
   throw new RaindropError(errorCodes.EMBEDDED_START, `could not start or find the embedded server in ${options.dataDir}`);
 }
+
+/** For servers this process does not supervise. */
+const never = new Promise<RaindropError>(() => undefined);
 
 /** The embedded server another process runs for this data dir, if any. */
 export async function useRunning(dataDir: string): Promise<OpenServer | undefined> {
@@ -74,5 +86,5 @@ export async function useRunning(dataDir: string): Promise<OpenServer | undefine
     );
   }
   const login = { username: credentials.username, password: credentials.password };
-  return { couch: connectCouch(record.url, login), source: 'running', credentials: login, embedded: undefined, release: async () => {} };
+  return { couch: connectCouch(record.url, login), source: 'running', credentials: login, embedded: undefined, failed: never, release: async () => {} };
 }

@@ -6,6 +6,7 @@ import { bulkGet } from './bulk-get.js';
 import { bulkWrite } from './bulk-write.js';
 import type { CouchDoc } from './documents.js';
 import { RaindropError, errorCodes } from '../core/index.js';
+import { projectRoot } from '../core/entry-points.js';
 
 interface ViewSource {
   map: string;
@@ -26,6 +27,12 @@ export async function readDesignDocs(dir: string): Promise<CouchDoc[]> {
     docs.push({ _id: `_design/${name}`, language: 'javascript', views });
   }
   return docs;
+}
+
+/** What `raindrop init` installs: the project's couchapp/ddocs. The embedded server runs
+ * these views and no other code from the database. */
+export function readShippedDesignDocs(): Promise<CouchDoc[]> {
+  return readDesignDocs(join(projectRoot, 'couchapp', 'ddocs'));
 }
 
 export interface PushResult {

@@ -27,6 +27,14 @@ export function bootstrap(env: BootstrapEnv) {
   'use strict';
   const g = globalThis as unknown as Record<string, unknown>;
   const progress = new Int32Array(env.progress);
+  // Captured before any extension code runs: the host's watchdog reads this counter, and
+  // an extension that replaced Atomics.store (or wrapped it to get hold of the counter)
+  // would otherwise hide its progress and switch off its own time limits. The host does
+  // not rely on it alone (isolate-worker.ts also bounds each call as a whole).
+  const atomicsStore = Atomics.store;
+  const setProgress = (value: number): void => {
+    atomicsStore(progress, 0, value);
+  };
   const { hostCall, toBase64, decode, hash, outputBytesPerDoc } = env;
   // Captured now, so an extension that replaces JSON.stringify cannot forge what the
   // bootstrap reports (the host checks every output again anyway).
@@ -180,12 +188,31 @@ export function bootstrap(env: BootstrapEnv) {
     return `rc!${type}.${encoded}!${schemaId}`;
   };
 
+  // The host refuses what the declaration does not allow (src/sandbox/capabilities.ts);
+  // its refusals are capability failures, not the extension's own exceptions.
+  const capabilityPrefix = '[capability] ';
+  const hostAnswer = (op: string, arg: unknown): unknown => {
+    try {
+      return hostCall.applySyncPromise(undefined, [op, arg]);
+    } catch (error) {
+      const message = (error as { message?: unknown } | null)?.message;
+      if (typeof message === 'string' && message.startsWith(capabilityPrefix)) throw new RdError('capability', message.slice(capabilityPrefix.length));
+      throw error;
+    }
+  };
   const callHost = (op: string, args: unknown): unknown => {
-    const answer = hostCall.applySyncPromise(undefined, [op, json.stringify(args)]);
+    const answer = hostAnswer(op, json.stringify(args));
     return typeof answer === 'string' ? json.parse(answer) : answer;
   };
 
-  interface Registered { decl: Record<string, unknown>; emits: Set<string>; reads: Set<string> }
+  interface Registered {
+    decl: Record<string, unknown>;
+    emits: Set<string>;
+    reads: Set<string>;
+    /** Read once at registration: a getter that misbehaves later cannot run unwatched. */
+    handler: unknown;
+    laterHandler: unknown;
+  }
   let ext: Registered | undefined;
 
   interface Collector { emits: unknown[]; later: unknown[]; logs: unknown[]; closed: boolean }
@@ -247,10 +274,10 @@ export function bootstrap(env: BootstrapEnv) {
         const id = typeof source === 'string' ? source : source?._id;
         if (typeof id !== 'string') throw new RdError('exception', 'rd.attachment(doc, name): pass the document (or its id)');
         const schema = typeof source === 'object' ? (source as Record<string, unknown>).rd_schema_id : undefined;
-        if (doc && id !== doc._id && typeof schema === 'string' && !ext!.reads.has(schema) && !(ext!.decl.source_schemas as string[]).includes(schema)) {
+        if (doc && id !== doc._id && typeof schema === 'string' && !ext!.reads.has(schema)) {
           throw new RdError('capability', `rd.attachment of a "${schema}" document is refused: add it to "reads"`);
         }
-        const bytes = hostCall.applySyncPromise(undefined, ['attachment', json.stringify({ id, name })]) as ArrayBuffer | null;
+        const bytes = hostAnswer('attachment', json.stringify({ id, name })) as ArrayBuffer | null;
         if (bytes === null) return null;
         const view = new Uint8Array(bytes);
         return as === 'text' ? decode(view, 'utf-8') : view;
@@ -319,10 +346,16 @@ export function bootstrap(env: BootstrapEnv) {
             raw[k] = '(not JSON)';
           }
         }
-        raw.handlerType = typeof d.handler;
-        raw.laterHandlerType = typeof d.later_handler;
         raw.unknownKeys = Object.keys(d).filter((k) => !['id', 'source_schemas', 'emits', 'reads', 'category', 'confidence', 'uses_dependencies', 'handler', 'later_handler'].includes(k));
-        ext = { decl: d, emits: new Set((isArray(d.emits) ? d.emits : []) as string[]), reads: new Set((isArray(d.reads) ? d.reads : []) as string[]) };
+        ext = {
+          decl: d,
+          emits: new Set((isArray(d.emits) ? d.emits : []) as string[]),
+          reads: new Set((isArray(d.reads) ? d.reads : []) as string[]),
+          handler: d.handler,
+          laterHandler: d.later_handler,
+        };
+        raw.handlerType = typeof ext.handler;
+        raw.laterHandlerType = typeof ext.laterHandler;
       }
       return json.stringify(raw);
     },
@@ -331,23 +364,23 @@ export function bootstrap(env: BootstrapEnv) {
     run(docsJson: string): string[] {
       const docs = json.parse(docsJson) as Array<Record<string, unknown>>;
       const results: string[] = [];
-      const handler = ext!.decl.handler as (doc: unknown, rd: unknown) => unknown;
+      const handler = ext!.handler as (doc: unknown, rd: unknown) => unknown;
       for (let i = 0; i < docs.length; i++) {
-        Atomics.store(progress, 0, i + 1);
+        setProgress(i + 1);
         const doc = docs[i]!;
         const out: Collector = { emits: [], later: [], logs: [], closed: false };
         results.push(call(() => handler.call(undefined, doc, makeRd(doc, out)), out));
       }
-      Atomics.store(progress, 0, 0);
+      setProgress(0);
       return results;
     },
     runLater(valuesJson: string): string {
       const values = json.parse(valuesJson) as unknown[];
       const out: Collector = { emits: [], later: [], logs: [], closed: false };
-      Atomics.store(progress, 0, 1);
-      const later = ext!.decl.later_handler as (values: unknown, rd: unknown) => unknown;
+      setProgress(1);
+      const later = ext!.laterHandler as (values: unknown, rd: unknown) => unknown;
       const result = call(() => later.call(undefined, values, makeRd(null, out)), out);
-      Atomics.store(progress, 0, 0);
+      setProgress(0);
       return result;
     },
   };

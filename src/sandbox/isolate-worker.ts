@@ -93,7 +93,9 @@ export class IsolateWorker {
       });
       await module.evaluate({ timeout: this.limits.cpuMsPerDoc });
       const register = (await api.get('register', { reference: true })) as IvmReference;
-      const rawJson = (await register.apply(undefined, [module.namespace.derefInto()], { result: { copy: true } })) as string;
+      // Registration reads the declaration, which can be getters: extension code, bounded
+      // like the module's top level.
+      const rawJson = (await register.apply(undefined, [module.namespace.derefInto()], { result: { copy: true }, timeout: this.limits.cpuMsPerDoc })) as string;
       const raw = JSON.parse(rawJson) as RawDeclaration;
       this.byHash.set(source.codeHash, {
         context,
@@ -106,23 +108,23 @@ export class IsolateWorker {
     }
   }
 
-  run(codeHash: string, docsJson: string): Promise<RunOutcome> {
-    return this.call(codeHash, 'run', docsJson);
+  run(codeHash: string, docsJson: string, docCount: number): Promise<RunOutcome> {
+    return this.call(codeHash, 'run', docsJson, docCount);
   }
 
   runLater(codeHash: string, valuesJson: string): Promise<RunOutcome> {
-    return this.call(codeHash, 'runLater', valuesJson);
+    return this.call(codeHash, 'runLater', valuesJson, 1);
   }
 
   dispose(): void {
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
 
-  private async call(codeHash: string, which: 'run' | 'runLater', payload: string): Promise<RunOutcome> {
+  private async call(codeHash: string, which: 'run' | 'runLater', payload: string, docCount: number): Promise<RunOutcome> {
     const api = this.byHash.get(codeHash);
     if (!api) throw new Error(`extension ${codeHash} is not loaded in this isolate`);
     this.failure = undefined;
-    const stopWatching = this.watch();
+    const stopWatching = this.watch(docCount);
     try {
       const results: unknown = await api[which].apply(undefined, [payload], { arguments: { copy: true }, result: { copy: true } });
       return { ok: true, results };
@@ -143,34 +145,46 @@ export class IsolateWorker {
     }
   }
 
-  /** Enforces CPU and wall time per document by watching the progress counter. */
-  private watch(): () => void {
+  /**
+   * Enforces CPU and wall time per document. The isolate reports which document it is on
+   * through a shared counter; the clocks are the host's. Nothing the extension can change
+   * switches the limits off: time with the counter standing still counts against the
+   * document limit whatever the counter says (also 0: work outside any document, e.g. a
+   * getter the bootstrap reads), and the call as a whole may use at most one document's
+   * limit per document plus one, however the counter moves.
+   */
+  private watch(docCount: number): () => void {
     const counter = new Int32Array(this.progress);
-    let current = -1;
-    let cpuStart = 0n;
-    let wallStart = 0n;
+    const { cpuMsPerDoc, wallMsPerDoc } = this.limits;
+    const callCpuStart = this.isolate.cpuTime;
+    const callWallStart = process.hrtime.bigint();
+    const callBudget = docCount + 1;
+    let current = Atomics.load(counter, 0);
+    let cpuStart = callCpuStart;
+    let wallStart = callWallStart;
+    const stop = (index: number, message: string): void => {
+      this.failure = { index, kind: 'timeout', message };
+      this.isolate.dispose();
+    };
     const timer = setInterval(() => {
       if (this.isolate.isDisposed) return;
+      const cpuNow = this.isolate.cpuTime;
+      const wallNow = process.hrtime.bigint();
       const now = Atomics.load(counter, 0);
+      const index = Math.max(0, Math.min(docCount, now) - 1);
+      if (Number(cpuNow - callCpuStart) / 1e6 > cpuMsPerDoc * callBudget || Number(wallNow - callWallStart) / 1e6 > wallMsPerDoc * callBudget) {
+        return stop(index, `the extension used more time on this call than ${callBudget} documents may (${cpuMsPerDoc} ms of CPU, ${wallMsPerDoc} ms in all, each); this document was running when it was stopped`);
+      }
       if (now !== current) {
         current = now;
-        cpuStart = this.isolate.cpuTime;
-        wallStart = process.hrtime.bigint();
+        cpuStart = cpuNow;
+        wallStart = wallNow;
         return;
       }
-      if (now === 0) return;
-      const cpuMs = Number(this.isolate.cpuTime - cpuStart) / 1e6;
-      const wallMs = Number(process.hrtime.bigint() - wallStart) / 1e6;
-      if (cpuMs > this.limits.cpuMsPerDoc || wallMs > this.limits.wallMsPerDoc) {
-        this.failure = {
-          index: now - 1,
-          kind: 'timeout',
-          message: cpuMs > this.limits.cpuMsPerDoc
-            ? `the extension used more than ${this.limits.cpuMsPerDoc} ms of CPU on this document`
-            : `the extension took more than ${this.limits.wallMsPerDoc} ms on this document`,
-        };
-        this.isolate.dispose();
-      }
+      const cpuMs = Number(cpuNow - cpuStart) / 1e6;
+      const wallMs = Number(wallNow - wallStart) / 1e6;
+      if (cpuMs > cpuMsPerDoc) return stop(index, `the extension used more than ${cpuMsPerDoc} ms of CPU on this document`);
+      if (wallMs > wallMsPerDoc) return stop(index, `the extension took more than ${wallMsPerDoc} ms on this document`);
     }, this.limits.watchdogIntervalMs);
     return () => clearInterval(timer);
   }

@@ -110,7 +110,7 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
   while (pending.length > 0) {
     if (slot.worker.disposed) slot.worker = await newWorker(() => slot);
     const payload = job.mode === 'later' ? (job.docs[0] as string) : `[${pending.map((i) => job.docs[i]).join(',')}]`;
-    const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload);
+    const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload, pending.length);
     if (outcome.ok) {
       // Texts go to the parent as they are; parsing and re-serialising them here cost this
       // thread more than the texts cost the IPC channel (bench/sandbox.bench.ts).

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type JsonValue, type Logger, type RdKey } from '../core/index.js';
 import { compiledEntry } from '../core/entry-points.js';
+import { checkAttachment, checkOpen, checkQuery, filterQueryResult } from './capabilities.js';
 import { checkDeclaration } from './declaration.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
@@ -33,6 +34,8 @@ interface Job {
   codeHash: string;
   mode: 'run' | 'later';
   docs: string[];
+  /** Ids of the documents given to this call: their attachments may be read. */
+  givenIds: ReadonlySet<string>;
   services: HostServices;
   resolve: (results: unknown[]) => void;
   reject: (error: Error) => void;
@@ -181,18 +184,27 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     const job = jobs.get(call.jobId);
     try {
       if (!job) throw new Error('no such job');
+      const declaration = extensions.find((e) => e.codeHash === job.codeHash)?.declaration;
+      if (!declaration) throw new Error('the extension of this job is not loaded');
       const args = JSON.parse(call.argsJson) as Record<string, unknown> & Array<{ key: RdKey; schemaId: string }>;
       let value: string | Uint8Array | null;
       switch (call.op) {
         case 'open':
+          if (!Array.isArray(args)) throw new Error('rd.open: malformed request');
+          checkOpen(declaration, args);
           value = JSON.stringify(await job.services.open(args));
           break;
         case 'attachment':
+          checkAttachment(declaration, job.givenIds, String(args.id));
           value = await job.services.attachment(String(args.id), String(args.name));
           break;
-        case 'query':
-          value = JSON.stringify(await job.services.query(String(args.view), (args.params ?? {}) as Record<string, JsonValue>));
+        case 'query': {
+          const view = String(args.view);
+          checkQuery(declaration, view);
+          const result = await job.services.query(view, (args.params ?? {}) as Record<string, JsonValue>);
+          value = JSON.stringify(filterQueryResult(declaration, view, result));
           break;
+        }
         case 'myIdentities':
           value = JSON.stringify(await job.services.myIdentities());
           break;
@@ -205,8 +217,8 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     }
   };
 
-  const submit = (codeHash: string, mode: Job['mode'], docs: string[], services: HostServices) =>
-    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, services, resolve, reject }));
+  const submit = (codeHash: string, mode: Job['mode'], docs: string[], givenIds: ReadonlySet<string>, services: HostServices) =>
+    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, givenIds, services, resolve, reject }));
 
   const find = (extensionId: string) => {
     const ext = extensions.find((e) => e.declaration?.id === extensionId);
@@ -233,10 +245,11 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       const ext = find(extensionId);
       if (docs.length === 0) return [];
       const texts = docs.map((d) => JSON.stringify(d));
+      const givenIds = new Set(docs.flatMap((d) => (typeof d._id === 'string' ? [d._id] : [])));
       // Spread a batch over every isolate, but not in slivers smaller than is worth a call.
       const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
       const parts: Promise<unknown[]>[] = [];
-      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), services));
+      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services));
       return (await Promise.all(parts)).flat().map((raw) => toDocResult(raw, ext.declaration));
     },
     async runLater(extensionId, values, services) {
@@ -244,7 +257,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       if (!ext.declaration.has_later_handler) {
         throw new RaindropError(errorCodes.EXTENSION_INVALID, `extension "${extensionId}" has no later_handler`);
       }
-      const [result] = await submit(ext.codeHash, 'later', [JSON.stringify(values)], services);
+      const [result] = await submit(ext.codeHash, 'later', [JSON.stringify(values)], new Set(), services);
       return toDocResult(result, ext.declaration);
     },
     async close() {

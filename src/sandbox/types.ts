@@ -64,7 +64,8 @@ export type DocResult =
 /**
  * What the host offers the extension's `rd` while it runs: the queue implements it
  * (with read-your-own-writes inside a batch), `raindrop ext run` implements it from
- * fixtures. The sandbox has already checked the extension may make the call.
+ * fixtures. The pool has already checked that the extension may make the call, and
+ * filters what a query answers (capabilities.ts).
  */
 export interface HostServices {
   open(requests: Array<{ key: RdKey; schemaId: string }>): Promise<Array<Record<string, unknown> | null>>;

@@ -19,20 +19,24 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
   let stopped = false;
   void ctx.stopRequested.then(() => (stopped = true));
   while (!stopped) {
-    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
-    registry.follow();
     try {
-      const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
+      // Loading the schemas is part of what is retried: the server can be briefly away
+      // (an embedded server being restarted by its supervisor).
+      const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
       try {
-        await runner.watch(ctx.stopRequested);
+        registry.follow();
+        const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
+        try {
+          await runner.watch(ctx.stopRequested);
+        } finally {
+          await runner.close();
+        }
       } finally {
-        await runner.close();
+        await registry.close();
       }
     } catch (err) {
       ctx.logger.error('the queue stopped; restarting it in 5 s', { error: (err as Error).message });
       await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
-    } finally {
-      await registry.close();
     }
   }
 }
@@ -132,10 +136,22 @@ Examples:
         }
       }
       if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      const stillRunning = await runUntilStopped(ctx, {
-        queue: runQueueUntilStopped(ctx, server),
-        'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+      // An embedded server whose supervisor gave up serves nothing any more: serve stops
+      // too, with the reason, rather than run on as a half-alive service (the queue and
+      // the sync retrying against a closed port forever).
+      let gaveUp: RaindropError | undefined;
+      const serverFailed = server.failed.then((error) => {
+        gaveUp = error;
+        ctx.logger.error('the embedded server keeps crashing; raindrop serve stops', { error: error.message });
       });
+      const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed]) };
+      const stillRunning = await runUntilStopped(partsCtx, {
+        queue: runQueueUntilStopped(partsCtx, server),
+        'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+      });
+      if (gaveUp) {
+        throw new RaindropError(errorCodes.EMBEDDED_START, `${gaveUp.message}\nraindrop serve stopped: nothing serves ${ctx.config.dataDir} any more. Fix the cause above (a full disk, a damaged database) and start it again.`, { cause: gaveUp });
+      }
       if (stillRunning.length > 0) {
         ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
         return exitCodes.failure;

@@ -10,6 +10,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from './json-response.js';
 import { SESSION_BODY_LIMIT_BYTES, SESSION_REFRESH_FRACTION, SESSION_TIMEOUT_S } from './limits.js';
 
 export const SESSION_COOKIE = 'AuthSession';
@@ -128,7 +129,9 @@ export function createAuthGate(options: AuthGateOptions): RequestHandler {
       stripCredentials(req);
       options.next(req, res);
     } catch (error) {
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', reason: String(error) });
+      // The reason stays generic: an exception's text can hold paths and internals.
+      process.stderr.write(`auth gate: ${error instanceof Error ? error.message : String(error)}\n`);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', reason: 'The server failed on this request.' });
       else res.destroy();
     }
   };
@@ -268,13 +271,4 @@ function parseFormLogin(text: string): { name: string; password: string } | unde
   const name = form.get('name');
   const password = form.get('password');
   return name !== null && password !== null ? { name, password } : undefined;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json');
-  res.setHeader('Cache-Control', 'must-revalidate');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
 }

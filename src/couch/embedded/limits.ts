@@ -65,3 +65,50 @@ export const SESSION_REFRESH_FRACTION = 0.1;
 
 /** A login body is a name and a password; anything bigger is not a login. */
 export const SESSION_BODY_LIMIT_BYTES = 4_096;
+
+/**
+ * Request bodies. The server buffers a body whole before it handles it (express-pouchdb
+ * parses JSON and attachments in memory, LevelDB then copies them again), so an unbounded
+ * body was a way to kill it: 200 MB aborted it with V8 out of memory. Bodies are checked
+ * against these numbers from their Content-Length before a byte is read, and a body
+ * without one (chunked) is refused with 411, since it could not be checked in advance.
+ */
+
+/**
+ * A JSON body (documents, `_bulk_docs`, queries). Raindrop's biggest is a store batch of
+ * up to 32 MB of raw mail (imapLimits.batchBytes, importLimits.batchBytes) with inline
+ * attachments of at most 256 KB each as base64 (+33%): about 43 MB. Parsed, such a body
+ * costs the server a few times its size, which stays in the hundreds of MB.
+ */
+export const EMBEDDED_MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One document written on its own (`PUT /db/doc`, `POST /db`): CouchDB's default
+ * max_document_size, so that what the embedded server stores a CouchDB would store too.
+ * Raindrop's own documents are far smaller (inline attachments stop at 256 KB).
+ */
+export const EMBEDDED_MAX_DOCUMENT_BYTES = 8_000_000;
+
+/**
+ * One attachment uploaded on its own (`PUT /db/doc/name`): how raw messages over 256 KB
+ * are stored. PouchDB holds such an upload many times over while it stores it (measured:
+ * a 10 MB attachment took the server from 74 MB to 440 MB, 25 MB to 860 MB, 50 MB to
+ * 2.5 GB and 35 s). 25 MB is what the big providers let anyone send, and the largest
+ * message the sandbox is sized to parse (src/sandbox/limits.ts memoryMb).
+ */
+export const EMBEDDED_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Documents in one `_bulk_docs`. LevelDB writes one request's documents one after the
+ * other while every other request waits: 100,000 documents blocked the server for over a
+ * minute, 2,000 take about a second. Raindrop's own biggest bulk request is 2,000
+ * documents (store-raw.ts combinedMaxDocs); the queue writes 500 at a time.
+ */
+export const EMBEDDED_MAX_BULK_DOCS = 2_000;
+
+/**
+ * A bulk request is written in slices of this many documents, with other requests
+ * answered between slices: a slice takes tens of milliseconds, so a big import does not
+ * hold up the web app or the queue for the whole request.
+ */
+export const EMBEDDED_BULK_SLICE_DOCS = 250;

@@ -4,6 +4,8 @@
  * or the environment (inherited by anything the child might spawn).
  */
 
+import type { TrustedDesignDoc } from './code-policy.js';
+
 export interface ChildStartOptions {
   dataDir: string;
   /** 0 only on the first start; restarts reuse the port the first child got. */
@@ -12,6 +14,8 @@ export interface ChildStartOptions {
   username: string;
   password: string;
   cookieSecret: string;
+  /** Raindrop's own design documents (couchapp/ddocs): the only code the server runs. */
+  trustedDesignDocs: TrustedDesignDoc[];
 }
 
 export type ParentMessage = { type: 'start'; options: ChildStartOptions } | { type: 'stop' };
@@ -41,6 +45,8 @@ export function isParentMessage(value: unknown): value is ParentMessage {
     typeof o.host === 'string' &&
     typeof o.username === 'string' &&
     typeof o.password === 'string' &&
-    typeof o.cookieSecret === 'string'
+    typeof o.cookieSecret === 'string' &&
+    Array.isArray(o.trustedDesignDocs) &&
+    o.trustedDesignDocs.every((d: unknown) => typeof d === 'object' && d !== null && typeof (d as { _id?: unknown })._id === 'string')
   );
 }

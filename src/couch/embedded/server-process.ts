@@ -9,11 +9,15 @@
  */
 
 import { mkdir } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join, sep } from 'node:path';
 import { createAuthGate, type RequestHandler } from './auth-gate.js';
+import { createCodePolicy } from './code-policy.js';
+import { sendJson } from './json-response.js';
+import { installPouchGuards } from './pouchdb-guards.js';
+import { createRequestPolicy } from './request-policy.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -27,15 +31,27 @@ const require = createRequire(import.meta.url);
  */
 const EXTRA_PARTS = ['config-infrastructure', 'routes/uuids', 'routes/find', 'routes/ddoc-info', 'routes/security'];
 
+/** Left out of `minimumForPouchDB`: temporary views run code sent with the request. */
+const EXCLUDED_PARTS = ['routes/temp-views'];
+
 interface PouchDBStatic {
+  prototype: Record<string, unknown>;
   plugin(plugin: unknown): PouchDBStatic;
   defaults(options: { prefix: string }): PouchDBStatic;
 }
 
+type ErrorMiddleware = (error: unknown, req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+type ExpressApp = RequestHandler & {
+  disable(setting: string): void;
+  set(setting: string, value: unknown): void;
+  use(handler: ErrorMiddleware): void;
+};
+
 type ExpressPouchDB = (
   pouchDB: PouchDBStatic,
-  options: { mode: string; inMemoryConfig: boolean; overrideMode: { include: string[] } },
-) => RequestHandler;
+  options: { mode: string; inMemoryConfig: boolean; overrideMode: { include: string[]; exclude: string[] } },
+) => ExpressApp;
 
 let server: Server | undefined;
 let stopping = false;
@@ -50,19 +66,25 @@ async function start(options: ChildStartOptions): Promise<void> {
   const couchDir = join(options.dataDir, 'couch');
   await mkdir(couchDir, { recursive: true, mode: 0o700 });
 
-  const PouchDB = (require('pouchdb-core') as PouchDBStatic)
+  const BasePouchDB = (require('pouchdb-core') as PouchDBStatic)
     .plugin(require('pouchdb-adapter-leveldb'))
     .plugin(require('pouchdb-mapreduce'))
-    .plugin(require('pouchdb-replication'))
-    // The prefix is a path prefix, not a directory: it needs its trailing separator.
-    .defaults({ prefix: couchDir + sep });
+    .plugin(require('pouchdb-replication'));
+  installPouchGuards(BasePouchDB, createCodePolicy(options.trustedDesignDocs));
+  // The prefix is a path prefix, not a directory: it needs its trailing separator.
+  const PouchDB = BasePouchDB.defaults({ prefix: couchDir + sep });
 
   const expressPouchDB = require('express-pouchdb') as ExpressPouchDB;
   const app = expressPouchDB(PouchDB, {
     mode: 'minimumForPouchDB',
     inMemoryConfig: true,
-    overrideMode: { include: EXTRA_PARTS },
+    overrideMode: { include: EXTRA_PARTS, exclude: EXCLUDED_PARTS },
   });
+  // Every answer is JSON, without framework headers or stack traces (express's own error
+  // page is HTML with absolute paths).
+  app.disable('x-powered-by');
+  app.set('env', 'production');
+  app.use(jsonErrors);
   const { version } = require('express-pouchdb/package.json') as { version: string };
 
   const gate = createAuthGate({
@@ -70,7 +92,7 @@ async function start(options: ChildStartOptions): Promise<void> {
     password: options.password,
     cookieSecret: options.cookieSecret,
     version,
-    next: app,
+    next: createRequestPolicy(app),
   });
 
   const listening = createServer(gate);
@@ -85,6 +107,25 @@ async function start(options: ChildStartOptions): Promise<void> {
     send({ type: 'ready', port: (listening.address() as AddressInfo).port });
   });
 }
+
+/** Errors that reach express (a body that breaks the parser, a fault in a route): the
+ * client gets CouchDB's JSON error shape; the details go to stderr, which the supervisor
+ * keeps to explain a crash. */
+// Four parameters: express tells error handlers from others by their arity.
+const jsonErrors: ErrorMiddleware = (error, _req, res, _next) => {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown; name?: unknown };
+  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+  process.stderr.write(`request failed (${status}): ${typeof e.message === 'string' ? e.message : String(error)}\n`);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (status >= 400 && status < 500 && e.expose === true && typeof e.message === 'string') {
+    sendJson(res, status, { error: 'bad_request', reason: e.message });
+  } else {
+    sendJson(res, 500, { error: 'internal_error', reason: 'The server failed on this request. Try again; if it keeps failing, the server log says why.' });
+  }
+};
 
 /**
  * Closing the sockets is all a clean stop needs: LevelDB hands every write to the OS

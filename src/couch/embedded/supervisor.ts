@@ -11,6 +11,7 @@ import { RaindropError, errorCodes } from '../../core/errors.js';
 import { compiledEntry } from '../../core/entry-points.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { loadOrCreateAdminCredentials } from './admin-credentials.js';
+import type { TrustedDesignDoc } from './code-policy.js';
 import {
   EMBEDDED_HOST,
   READY_TIMEOUT_MS,
@@ -39,6 +40,9 @@ export interface StartEmbeddedServerOptions {
   port?: number;
   owner: ServerOwner;
   logger?: Logger;
+  /** Raindrop's own design documents (couch/push-design-docs.ts readShippedDesignDocs):
+   * the only code from the database the server runs. None: no view runs at all. */
+  trustedDesignDocs?: readonly TrustedDesignDoc[];
   /** Called once if the child keeps crashing and the supervisor gives up. */
   onFatal?: (error: RaindropError) => void;
 }
@@ -85,6 +89,7 @@ export async function startEmbeddedServer(options: StartEmbeddedServerOptions): 
       username: credentials.username,
       password: credentials.password,
       cookieSecret: credentials.cookieSecret,
+      trustedDesignDocs: [...(options.trustedDesignDocs ?? [])],
     });
     const port = await supervisor.start();
     const url = `http://${EMBEDDED_HOST}:${port}`;

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandboxPool, type SandboxPool } from '../../src/sandbox/pool.js';
+import type { DocResult } from '../../src/sandbox/types.js';
+import { fixtureServices, sourceDoc, testLimits } from '../helpers/sandbox.js';
+
+/**
+ * Extensions that try to hide their progress from the watchdog, which would switch off
+ * their own time limits (issue 11): each loops forever on the document marked `evil` and
+ * must be stopped at the limit, costing that document alone.
+ */
+const body = (extra: string) => `
+    if (doc.evil) { ${extra} }
+    rd.emit('rd.test.out', { n: doc.n });`;
+
+const hostile: Record<string, string> = {
+  // The probe of issue 11: progress never leaves 0, so no limit ever fired.
+  'replaces-atomics-store': `
+Atomics.store = function () { return 0; };
+export default { id: 'hide.replace', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'],
+  handler(doc, rd) { ${body('while (true) {}')} } };`,
+  // Wraps Atomics.store to get hold of the progress counter, then fakes progress from the loop.
+  'fakes-progress-with-a-stolen-counter': `
+const realStore = Atomics.store;
+let counter;
+Atomics.store = function (array, index, value) { counter = array; return realStore(array, index, value); };
+export default { id: 'hide.fake', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'],
+  handler(doc, rd) { ${body('if (counter) { for (let n = 0; ; n++) realStore(counter, 0, (n & 1) + 1); } while (true) {}')} } };`,
+  // Works where the sandbox itself reads the declaration, while no document is running.
+  'loops-in-a-getter-read-between-documents': `
+let reads = 0;
+const handler = (doc, rd) => { ${body('while (true) {}')} };
+export default { id: 'hide.getter', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'],
+  get handler() { reads += 1; if (reads > 1) { while (true) {} } return handler; } };`,
+};
+
+let pool: SandboxPool;
+beforeAll(async () => {
+  const sources = Object.entries(hostile).map(([name, code]) => ({ origin: `${name}.js`, code }));
+  sources.push({ origin: 'well-behaved.js', code: "export default { id: 'well-behaved', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'], handler(doc, rd) { rd.emit('rd.test.out', { n: doc.n }); } };" });
+  pool = await startSandboxPool({ sources, size: 1, limits: testLimits });
+}, 30_000);
+afterAll(async () => {
+  await pool?.close();
+});
+
+const batch = () => [sourceDoc(1), sourceDoc(2), sourceDoc(3, { evil: true }), sourceDoc(4), sourceDoc(5)];
+
+function expectOnlyCulpritStopped(results: DocResult[]): void {
+  expect(results).toHaveLength(5);
+  results.forEach((r, i) => {
+    if (i === 2) expect(r).toMatchObject({ ok: false, kind: 'timeout' });
+    else expect(r, `document ${i + 1} should succeed`).toMatchObject({ ok: true, emits: [{ fields: { n: i + 1 } }] });
+  });
+}
+
+describe('an extension cannot switch off its own time limits', () => {
+  it.each(['replaces-atomics-store', 'fakes-progress-with-a-stolen-counter'])('%s: stopped at the limit, only its document fails', async (name) => {
+    const id = name === 'replaces-atomics-store' ? 'hide.replace' : 'hide.fake';
+    const started = Date.now();
+    expectOnlyCulpritStopped(await pool.run(id, batch(), fixtureServices()));
+    // Well within the bound the host enforces for a call of 5 documents (6 × the limit);
+    // the limit itself is 300 ms of CPU.
+    expect(Date.now() - started).toBeLessThan(6 * testLimits.wallMsPerDoc);
+    expect((await pool.run('well-behaved', [sourceDoc(9)], fixtureServices()))[0]?.ok).toBe(true);
+  }, 20_000);
+
+  it('loops-in-a-getter-read-between-documents: the declaration is read once, the batch finishes', async () => {
+    const started = Date.now();
+    const results = await pool.run('hide.getter', batch(), fixtureServices());
+    expectOnlyCulpritStopped(results);
+    expect(Date.now() - started).toBeLessThan(6 * testLimits.wallMsPerDoc);
+  }, 20_000);
+
+  it('an extension that loops while its declaration is read at load time is refused, and the pool starts', async () => {
+    // Loops where the sandbox reads the declaration, at load time, before any document.
+    const looping = { origin: 'loops-at-registration.js', code: "export default { get id() { while (true) {} }, source_schemas: ['rd.msg.test'], emits: ['rd.test.out'], handler() {} };" };
+    const wellBehaved = { origin: 'well-behaved.js', code: "export default { id: 'well-behaved', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'], handler(doc, rd) { rd.emit('rd.test.out', { n: doc.n }); } };" };
+    const own = await startSandboxPool({ sources: [looping, wellBehaved], size: 1, limits: testLimits });
+    try {
+      const refused = own.extensions.find((e) => e.origin === 'loops-at-registration.js');
+      expect(refused?.declaration).toBeUndefined();
+      expect(refused?.problems.join(' ')).toMatch(/too long|timed out/i);
+      expect((await own.run('well-behaved', [sourceDoc(1)], fixtureServices()))[0]?.ok).toBe(true);
+    } finally {
+      await own.close();
+    }
+  }, 40_000);
+});
