@@ -6,13 +6,15 @@
  */
 
 import { request as httpRequest } from 'node:http';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EMBEDDED_MAX_ATTACHMENT_BYTES, EMBEDDED_MAX_BULK_DOCS, EMBEDDED_MAX_DOCUMENT_BYTES, EMBEDDED_MAX_JSON_BODY_BYTES } from '../../src/couch/embedded/limits.js';
 import { basicAuth, request, type JsonResponse } from '../helpers/embedded-helpers.js';
 import { useTestDatabase } from '../helpers/test-database.js';
+import { onlyOn } from '../helpers/server-kind.js';
 
 const t = useTestDatabase('limits');
-const embedded = inject('couch').embedded;
+const embeddedOnly = onlyOn('embedded', "the request limits and JSON error pages are the embedded server's own; CouchDB has its own");
+const embedded = !embeddedOnly.skip;
 const auth = () => ({ authorization: basicAuth(t.username, t.password) });
 
 /**
@@ -60,7 +62,7 @@ async function expectAlive(): Promise<void> {
   expect((await request(t.url, 'PUT', `/${t.db.name}/alive-${Date.now()}`, { headers: auth(), json: { ok: 1 } })).status).toBe(201);
 }
 
-describe.runIf(embedded)('request limits [embedded server]', () => {
+describe.runIf(embedded)('request limits [embedded server only]', () => {
   it('a JSON body or a document over the limit is refused with 413 before it is read, and the server stays up', async () => {
     const refused = await startHugeUpload('POST', `/${t.db.name}/_bulk_docs`, EMBEDDED_MAX_JSON_BODY_BYTES + 1);
     expect(refused).toMatchObject({ status: 413, body: { error: 'too_large', reason: expect.stringContaining(String(EMBEDDED_MAX_JSON_BODY_BYTES)) } });

@@ -8,11 +8,13 @@ import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spamAssassinDir } from '../helpers/corpus.js';
 import { startCli } from '../helpers/run-cli.js';
+import { onlyOn } from '../helpers/server-kind.js';
 
-const embedded = inject('couch').embedded;
+const embeddedOnly = onlyOn('embedded', 'they kill the embedded server that serve runs, which a configured CouchDB is not');
+const embedded = !embeddedOnly.skip;
 let home: string;
 const children: ChildProcess[] = [];
 
@@ -67,7 +69,7 @@ async function embeddedChildOf(parent: number): Promise<number | undefined> {
 
 const exitWithin = (serve: Serve, ms: number) => Promise.race([serve.exited, sleep(ms).then(() => 'still running' as const)]);
 
-describe.runIf(process.platform === 'linux' && embedded)('serve under faults', () => {
+describe.runIf(process.platform === 'linux' && embedded)(`serve under faults ${embeddedOnly.label}`, () => {
   it('exits non-zero with the reason when the embedded server keeps crashing and its supervisor gives up', async () => {
     const serve = await startServe('crashing');
     const pid = serve.child.pid as number;
