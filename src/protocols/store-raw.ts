@@ -1,4 +1,4 @@
-import { RaindropError, docIdFor, errorCodes, sha256Hex, type RdKey } from '../core/index.js';
+import { RaindropError, docIdFor, errorCodes, isRaindropError, sha256Hex, type RdKey } from '../core/index.js';
 import { bulkGet } from '../couch/bulk-get.js';
 import { type WriteResult, bulkWrite } from '../couch/bulk-write.js';
 import { callCouch, type Db } from '../couch/connect.js';
@@ -181,14 +181,25 @@ export async function storeRawWithItems(
     else throw new RaindropError(errorCodes.COUCH_HTTP, `writing ${w.id} failed: ${w.error}: ${w.reason}`);
   }
   const retry = updates.filter((u) => retrySet.has(u));
-  for (const w of rawWritten) {
+  for (const [i, w] of rawWritten.entries()) {
     if (!w.ok) continue;
     let rev = w.rev;
     for (const upload of uploads.get(w.id) ?? []) {
-      const res = (await callCouch(db.couch, `uploading message ${w.id}`, () =>
-        db.scope.attachment.insert(w.id, upload.name, Buffer.from(upload.data), upload.contentType, { rev }),
-      )) as unknown;
-      rev = ((typeof res === 'string' ? JSON.parse(res) : res) as { rev: string }).rev;
+      try {
+        const res = (await callCouch(db.couch, `uploading message ${w.id}`, () =>
+          db.scope.attachment.insert(w.id, upload.name, Buffer.from(upload.data), upload.contentType, { rev }),
+        )) as unknown;
+        rev = ((typeof res === 'string' ? JSON.parse(res) : res) as { rev: string }).rev;
+      } catch (err) {
+        // The server will never take these bytes (the embedded server's attachment limit,
+        // CouchDB's max_attachment_size): this message is refused with the server's words,
+        // its bytes-less document removed, and the rest of the batch goes on.
+        if (!isRaindropError(err) || err.status !== 413) throw err;
+        const p = fresh[i] as Planned;
+        await bulkWrite(db, [{ _id: w.id, _rev: rev, _deleted: true }]);
+        results[p.index] = { outcome: 'refused', reason: `the server refused its ${p.message.bytes.byteLength} bytes: ${err.message}` };
+        break;
+      }
     }
   }
   if (conflicted.length > 0) {

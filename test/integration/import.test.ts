@@ -13,8 +13,12 @@ import { messageKey } from '../../src/protocols/message-key.js';
 import { SchemaRegistry } from '../../src/schema/registry.js';
 import { type Corpus, openCorpus } from '../helpers/corpus.js';
 import { useTestDatabase } from '../helpers/test-database.js';
+import { onlyOn } from '../helpers/server-kind.js';
+import { EMBEDDED_MAX_ATTACHMENT_BYTES } from '../../src/couch/embedded/limits.js';
 
 const t = useTestDatabase('import');
+// CouchDB's own attachment limit (max_attachment_size) is far above what a test can send.
+const embeddedOnly = onlyOn('embedded', 'the attachment limit refused here is the embedded server\'s own');
 let registry: SchemaRegistry;
 let corpus: Corpus;
 let work: string;
@@ -107,5 +111,18 @@ describe('import', () => {
     expect(await importPaths(registry, t.db, [join(work, 'big.eml')])).toMatchObject({ imported: 1 });
     const stored = await readAttachment(t.db, rawId(big), 'rd.fetch/rfc822');
     expect(stored?.equals(big)).toBe(true);
+  });
+
+  it.skipIf(embeddedOnly.skip)(`refuses a message over the server's attachment limit with its reason and imports the rest ${embeddedOnly.label}`, async () => {
+    const body = randomBytes(Math.ceil((EMBEDDED_MAX_ATTACHMENT_BYTES * 3) / 4)).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const huge = Buffer.from(`From: huge@example.org\r\nMessage-ID: <huge-${Date.now()}@example.org>\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`);
+    expect(huge.length).toBeGreaterThan(EMBEDDED_MAX_ATTACHMENT_BYTES);
+    const small = Buffer.from(`From: small@example.org\r\nMessage-ID: <small-${Date.now()}@example.org>\r\nSubject: after the huge one\r\n\r\nhello\r\n`);
+    await writeFile(join(work, 'huge.eml'), huge);
+    await writeFile(join(work, 'small.eml'), small);
+    const summary = await importPaths(registry, t.db, [join(work, 'huge.eml'), join(work, 'small.eml')]);
+    expect(summary).toMatchObject({ imported: 1, refused: [{ origin: expect.stringContaining('huge.eml'), reason: expect.stringMatching(/refused its \d+ bytes.*413/) }] });
+    expect(await getDoc(t.db, rawId(huge))).toBeUndefined();
+    expect((await readAttachment(t.db, rawId(small), 'rd.fetch/rfc822'))?.equals(small)).toBe(true);
   });
 });
