@@ -7,4 +7,8 @@ export const cliLimits = {
    * idempotently, so an abandoned batch is simply redone); past it, serve names what it
    * is still waiting for and exits with a failure instead of hanging. */
   shutdownGraceMs: 20_000,
+  /** Quiet time after the last change in a watched extension directory before it is
+   * re-installed: editors save in several steps (temp file, rename) within a few ms, and
+   * a re-install checks every file in the sandbox, so one per save is enough. */
+  extensionEditSettleMs: 300,
 } as const;

@@ -11,6 +11,8 @@ import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
+import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
+import { watchExtensionDirs } from '../watch-extension-dirs.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -92,7 +94,10 @@ Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; e
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
 queue on every change, keeps every configured mail account in step (a full sync at start
 and every 5 minutes, new INBOX mail at once through IDLE), and keeps running until Ctrl-C
-(SIGINT) or SIGTERM. With --couch it uses that server instead.
+(SIGINT) or SIGTERM. With --couch it uses that server instead. Your extension
+directories (installed with "raindrop init --extensions DIR", or given with
+--extensions) stay installed, and a file saved there is re-installed and re-derived
+at once.
 Other raindrop commands find a running serve through the data directory.
 
 Options:
@@ -132,10 +137,21 @@ Examples:
         }
       }
       if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      const stillRunning = await runUntilStopped(ctx, {
-        queue: runQueueUntilStopped(ctx, server),
-        'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-      });
+      // An edit saved in one of the user's extension directories is installed at once;
+      // the queue sees the new rd.ext.workqueue document, restarts, and derives again.
+      const db = useDatabase(server.couch, ctx.config.db);
+      const userDirs = await userExtensionDirs(ctx, db);
+      if (userDirs.length > 0) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
+      const dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
+      let stillRunning: string[];
+      try {
+        stillRunning = await runUntilStopped(ctx, {
+          queue: runQueueUntilStopped(ctx, server),
+          'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+        });
+      } finally {
+        dirWatch.close();
+      }
       if (stillRunning.length > 0) {
         ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
         return exitCodes.failure;
