@@ -33,13 +33,25 @@ export function startQueueProgress(total: number, stream: NodeJS.WriteStream = p
   const totals = { ran: 0, failed: 0, written: 0 };
   let value = 0;
   let max = Math.max(1, total);
-  bar.start(max, 0, totals);
+  // Not on a terminal (a log, CI), a short run prints no progress at all, only the
+  // summary; a long one a line now and then.
+  const startedAt = Date.now();
+  let shown = false;
+  const show = () => {
+    if (shown || (stream.isTTY !== true && Date.now() - startedAt < notTtyEveryMs)) return;
+    shown = true;
+    max = Math.max(max, value);
+    bar.start(max, value, totals);
+  };
+  show();
   return {
     batch(changes, stats) {
       value += changes;
       totals.ran += stats.ran;
       totals.failed += stats.failed;
       totals.written += stats.written;
+      show();
+      if (!shown) return;
       if (value > max) {
         max = value;
         bar.setTotal(max);
@@ -47,7 +59,7 @@ export function startQueueProgress(total: number, stream: NodeJS.WriteStream = p
       bar.update(value, totals);
     },
     stop() {
-      bar.stop();
+      if (shown) bar.stop();
     },
   };
 }
