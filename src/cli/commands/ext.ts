@@ -194,7 +194,11 @@ async function runFile(ctx: CommandContext, files: string[], values: OptionValue
     };
   });
   const failed = !result.ok ? result : later && !later.ok ? later : undefined;
-  const failure = failed ?? (invalid.length > 0 ? { kind: 'invalid-output', message: `the queue would refuse these outputs: ${invalid.join(' | ')}` } : undefined);
+  // A refused schema file of its own: init would refuse the extension, so the run fails.
+  const refusedOwn = schemas.problems.length > 0 ? `its schema files are refused (init would refuse the extension): ${schemas.problems.join(' | ')}` : undefined;
+  const invalidOutputs = invalid.length > 0 ? `the queue would refuse these outputs: ${invalid.join(' | ')}` : undefined;
+  const problem = [refusedOwn, invalidOutputs].filter((p) => p !== undefined).join('; ');
+  const failure = failed ?? (problem ? { kind: 'invalid-output', message: problem } : undefined);
   const report = {
     extension: id,
     ok: failure === undefined,
