@@ -65,3 +65,12 @@ export const SESSION_REFRESH_FRACTION = 0.1;
 
 /** A login body is a name and a password; anything bigger is not a login. */
 export const SESSION_BODY_LIMIT_BYTES = 4_096;
+
+/**
+ * How long the server keeps an idle client connection open. Clients close their idle
+ * connections just before the time the server announces; with Node's default (5 s) a
+ * client busy for a moment (starting the sandbox, a loaded machine) could send on a
+ * socket the server was closing at that instant ("other side closed"). Commands do pause
+ * for seconds between requests, rarely for half a minute.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 30_000;

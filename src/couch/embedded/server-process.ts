@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join, sep } from 'node:path';
 import { createAuthGate, type RequestHandler } from './auth-gate.js';
+import { KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -74,6 +75,7 @@ async function start(options: ChildStartOptions): Promise<void> {
   });
 
   const listening = createServer(gate);
+  listening.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS; // see limits.ts
   server = listening;
   listening.on('error', (error: NodeJS.ErrnoException) => {
     // Only listen errors reach here (EADDRINUSE on a restart); report and let the
