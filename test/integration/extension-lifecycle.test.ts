@@ -74,7 +74,8 @@ afterAll(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-describe('extension life cycle', () => {
+// Many CLI runs per test, each starting the sandbox: room for a loaded CI machine.
+describe('extension life cycle', { timeout: 180_000 }, () => {
   it('stays installed through a plain init, picks up edits, disables, enables and removes with what it derived', async () => {
     const { name, args } = await mailDb();
     const dir = await authorDir('life', { 'words.js': extension('me.words', 'me.words'), 'me.words.json': schemaFile('me.words'), 'other.js': extension('me.other', 'me.other'), 'me.other.json': schemaFile('me.other') });
@@ -188,6 +189,32 @@ describe('extension life cycle', () => {
     expect(await exited).toBe(0);
   });
 
+  it('serve re-installs and re-derives an installed extension when its file is saved', async () => {
+    const dataDir = join(home, 'served');
+    const dir = await authorDir('served-ext', { 'words.js': extension('me.words', 'me.words'), 'me.words.json': schemaFile('me.words') });
+    const serve = startCli(['serve', '--data-dir', dataDir, '--port', '0', '--extensions', dir, '--import', mail[0] as string], env);
+    children.push(serve);
+    let err = '';
+    serve.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const count = async () => {
+      const shown = await runCli(['show', firstMessage, '--schema', 'me.words', '--data-dir', dataDir], env);
+      return shown.code === 0 ? (JSON.parse(shown.stdout) as { count: number }).count : undefined;
+    };
+    const waitFor = async (what: string, check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 90_000;
+      while (!(await check())) {
+        if (Date.now() > deadline || serve.exitCode !== null) throw new Error(`timed out waiting for ${what}: ${err}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    await waitFor('the first derivation', async () => (await count()) === 6);
+    await writeFile(join(dir, 'words.js'), extension('me.words', 'me.words', '(w) => w.length > 3'));
+    await waitFor('the edit to be derived again', async () => (await count()) === 4);
+    const exited = new Promise<number | null>((resolve) => serve.once('close', (code) => resolve(code)));
+    serve.kill('SIGTERM');
+    expect(await exited, err).toBe(0);
+  }, 180_000);
+
   it('process prints a summary and no line per batch (--verbose has them); errors counts by extension and kind', async () => {
     const { args } = await mailDb();
     const dir = await authorDir('failing', {
@@ -246,7 +273,9 @@ describe('extension life cycle', () => {
     let err = '';
     serve.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null | 'hung'>((resolve) => {
-      const timer = setTimeout(() => resolve('hung'), 50_000);
+      // Not a speed limit: before the fix it hung for ten minutes; a loaded CI machine may
+      // take most of a minute to start the embedded server and fail.
+      const timer = setTimeout(() => resolve('hung'), 150_000);
       serve.once('close', (c) => {
         clearTimeout(timer);
         resolve(c);
