@@ -128,7 +128,7 @@ describe('extension life cycle', { timeout: 180_000 }, () => {
     const again = JSON.parse((await runCli(['init', '--json', ...args], env)).stdout) as { extensions: { installed: Array<{ id: string }> } };
     expect(again.extensions.installed.map((e) => e.id)).toContain('me.other');
     expect(again.extensions.installed.map((e) => e.id)).not.toContain('me.words');
-  });
+  }, 300_000);
 
   it('refuses an extension whose schema is defined nowhere, a schema file that replaces a built-in, and outputs its schema refuses', async () => {
     const { args } = await mailDb();
