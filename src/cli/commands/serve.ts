@@ -20,9 +20,18 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
   const db = useDatabase(server.couch, ctx.config.db);
   let stopped = false;
   void ctx.stopRequested.then(() => (stopped = true));
+  let watchedDirs = '';
   while (!stopped) {
     const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
     registry.follow();
+    // An edit saved in one of the user's extension directories is installed at once;
+    // the queue sees the new rd.ext.workqueue document, ends its watch, and this loop
+    // starts it again with the new code (and the directories as they are now: one
+    // installed meanwhile by "raindrop init --extensions" is watched from then on).
+    const userDirs = await userExtensionDirs(ctx, db);
+    if (userDirs.length > 0 && userDirs.join('\n') !== watchedDirs) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
+    watchedDirs = userDirs.join('\n');
+    const dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
     try {
       const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
       try {
@@ -34,6 +43,7 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
       ctx.logger.error('the queue stopped; restarting it in 5 s', { error: (err as Error).message });
       await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
     } finally {
+      dirWatch.close();
       await registry.close();
     }
   }
@@ -137,21 +147,10 @@ Examples:
         }
       }
       if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      // An edit saved in one of the user's extension directories is installed at once;
-      // the queue sees the new rd.ext.workqueue document, restarts, and derives again.
-      const db = useDatabase(server.couch, ctx.config.db);
-      const userDirs = await userExtensionDirs(ctx, db);
-      if (userDirs.length > 0) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
-      const dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
-      let stillRunning: string[];
-      try {
-        stillRunning = await runUntilStopped(ctx, {
-          queue: runQueueUntilStopped(ctx, server),
-          'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-        });
-      } finally {
-        dirWatch.close();
-      }
+      const stillRunning = await runUntilStopped(ctx, {
+        queue: runQueueUntilStopped(ctx, server),
+        'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+      });
       if (stillRunning.length > 0) {
         ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
         return exitCodes.failure;
