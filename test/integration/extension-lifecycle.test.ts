@@ -195,7 +195,9 @@ describe('extension life cycle', { timeout: 180_000 }, () => {
     const serve = startCli(['serve', '--data-dir', dataDir, '--port', '0', '--extensions', dir, '--import', mail[0] as string], env);
     children.push(serve);
     let err = '';
+    let out = '';
     serve.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    serve.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     const count = async () => {
       const shown = await runCli(['show', firstMessage, '--schema', 'me.words', '--data-dir', dataDir], env);
       return shown.code === 0 ? (JSON.parse(shown.stdout) as { count: number }).count : undefined;
@@ -207,6 +209,9 @@ describe('extension life cycle', { timeout: 180_000 }, () => {
         await new Promise((r) => setTimeout(r, 500));
       }
     };
+    // Only once serve owns the data directory: a command before that would start an
+    // embedded server of its own there, and serve would refuse to start.
+    await waitFor('serve to start', async () => out.includes('Raindrop is serving'));
     await waitFor('the first derivation', async () => (await count()) === 6);
     await writeFile(join(dir, 'words.js'), extension('me.words', 'me.words', '(w) => w.length > 3'));
     await waitFor('the edit to be derived again', async () => (await count()) === 4);
