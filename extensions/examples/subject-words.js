@@ -1,5 +1,6 @@
 // @ts-check
-// An example extension: counts the words of each message's subject. Try it with
+// An example extension: counts the words of each message's subject. Its schema is
+// example.subject-words.json, next to it. Try it with
 //   raindrop ext run extensions/examples/subject-words.js --doc extensions/examples/message.json
 
 /** @type {import('../types/raindrop').Extension} */

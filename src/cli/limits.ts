@@ -12,4 +12,8 @@ export const cliLimits = {
    * otherwise keep the process alive after it reported its exit code: SIGTERM must end
    * serve, not only SIGKILL. */
   exitGraceMs: 3_000,
+  /** Quiet time after the last change in a watched extension directory before it is
+   * re-installed: editors save in several steps (temp file, rename) within a few ms, and
+   * a re-install checks every file in the sandbox, so one per save is enough. */
+  extensionEditSettleMs: 300,
 } as const;

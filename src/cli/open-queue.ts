@@ -1,6 +1,6 @@
 import { useDatabase, type Db } from '../couch/connect.js';
 import type { OpenServer } from '../couch/open-server.js';
-import { QueueRunner } from '../queue/queue-runner.js';
+import { type QueueOptions, QueueRunner } from '../queue/queue-runner.js';
 import { SchemaRegistry } from '../schema/registry.js';
 import type { CommandContext } from './command.js';
 import { ensureInstalled } from './open-database.js';
@@ -14,7 +14,7 @@ export interface OpenQueue {
 }
 
 /** Server, schema registry and queue for a command; `close` releases all three. */
-export async function openQueue(ctx: CommandContext, only?: readonly string[], owner: 'serve' | 'command' = 'command'): Promise<OpenQueue> {
+export async function openQueue(ctx: CommandContext, only?: readonly string[], owner: 'serve' | 'command' = 'command', onBatch?: QueueOptions['onBatch']): Promise<OpenQueue> {
   const server = await ctx.openServer(owner);
   const db = useDatabase(server.couch, ctx.config.db);
   let registry: SchemaRegistry | undefined;
@@ -26,7 +26,8 @@ export async function openQueue(ctx: CommandContext, only?: readonly string[], o
       registry,
       logger: ctx.logger,
       ...(only && only.length > 0 ? { only } : {}),
-      onBatch: ({ lane, stats }) => ctx.logger.info(`${lane} batch: ${stats.ran} ran, ${stats.skipped} up to date, ${stats.failed} failed, ${stats.written} written`),
+      // Per-batch lines are for --verbose (process) or --log-level debug.
+      onBatch: onBatch ?? (({ lane, stats }) => ctx.logger.debug(`${lane} batch: ${stats.ran} ran, ${stats.skipped} up to date, ${stats.failed} failed, ${stats.written} written`)),
     });
     const reg = registry;
     return {

@@ -1,6 +1,7 @@
 import { callCouch, type Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
 import { bulkGet } from '../couch/bulk-get.js';
+import { countBySchema } from '../couch/count-by-schema.js';
 import { removeCheckpoints } from './checkpoints.js';
 import type { QueueExtension } from './extension-set.js';
 import { queueLimits } from './limits.js';
@@ -57,12 +58,11 @@ export interface ErrorRecord {
 
 /** Every recorded failure, one per (source, extension). */
 export async function listErrors(db: Db, extension?: string): Promise<ErrorRecord[]> {
-  const rows = (await callCouch(db.couch, 'listing errors', () =>
-    db.scope.view('rd_core', 'by_schema', { key: errorSchemaId, reduce: false, include_docs: true }),
-  )) as unknown as { rows: Array<{ doc?: CouchDoc }> };
+  // By id, not through the by_schema view: right after a big import that view would
+  // first have to index every document.
+  const ids = (await countBySchema(db, [errorSchemaId])).collected[errorSchemaId] ?? [];
   const out: ErrorRecord[] = [];
-  for (const { doc } of rows.rows) {
-    if (!doc) continue;
+  for (const doc of (await bulkGet(db, ids)).values()) {
     const items = doc.rd_schema_items as Record<string, { fields?: Record<string, unknown> }>;
     const writers = Object.keys(items);
     for (const writer of writers) {

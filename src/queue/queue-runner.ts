@@ -1,5 +1,6 @@
 import type { Logger } from '../core/index.js';
 import { type ChangesBatch, type Seq, followChanges } from '../couch/changes-follower.js';
+import { changesPending } from '../couch/changes-pending.js';
 import type { Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
 import { type SandboxPool, startSandboxPool } from '../sandbox/pool.js';
@@ -18,7 +19,8 @@ export interface QueueOptions {
   /** Run only these extensions (others keep their checkpoints). */
   only?: readonly string[];
   poolSize?: number;
-  onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats }) => void;
+  /** After each feed batch: `changes` is how many feed rows it covered (for progress). */
+  onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats; changes: number }) => void;
 }
 
 export interface RunReport {
@@ -137,6 +139,14 @@ export class QueueRunner {
     return changed ? 'extensions-changed' : 'stopped';
   }
 
+  /** Changes the lanes have yet to read (a sum over lanes, for a progress bar; capped
+   * like `changesPending`). */
+  async pendingChanges(): Promise<number> {
+    let total = 0;
+    for (const lane of await this.lanes()) total += (await changesPending(this.ctx.db, lane.since)).count;
+    return total;
+  }
+
   private async lanes(): Promise<Lane[]> {
     const active = this.extensions.filter((e) => !this.options.only || this.options.only.includes(e.declaration.id));
     const checkpoints = await readCheckpoints(this.ctx.db, active.map((e) => e.declaration.id));
@@ -201,7 +211,7 @@ export class QueueRunner {
     const onlyCheckpoints = batch.rows.every((r) => r.doc?.rd_schema_id === checkpointSchemaId);
     if (stats.ran > 0 || stats.written > 0 || !onlyCheckpoints) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming', lane.previous);
     lane.since = batch.lastSeq;
-    this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats });
+    this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats, changes: batch.rows.length });
     return stats;
   }
 

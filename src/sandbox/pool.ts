@@ -75,7 +75,13 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       });
       child = proc;
       ready = false;
-      const timer = setTimeout(() => reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, 'the sandbox process did not start in time')), poolProcessLimits.startTimeoutMs);
+      // A child that cannot start is killed: connected by IPC, it would otherwise keep the
+      // parent's event loop alive, and a command that already failed would never exit.
+      const failStart = (error: RaindropError) => {
+        reject(error);
+        if (!started && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      };
+      const timer = setTimeout(() => failStart(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, 'the sandbox process did not start in time')), poolProcessLimits.startTimeoutMs);
       proc.on('message', (message: FromChild) => {
         if (message.type === 'ready') {
           clearTimeout(timer);
@@ -86,7 +92,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           pump();
         } else if (message.type === 'fatal') {
           clearTimeout(timer);
-          reject(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
+          failStart(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
         } else if (message.type === 'call') {
           void answer(message);
         } else if (message.type === 'done') {

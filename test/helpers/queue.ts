@@ -33,12 +33,19 @@ export function writeRaw(registry: SchemaRegistry, db: Db, id: string, text: str
 }
 
 /** Every document except bookkeeping that legitimately differs between runs (revisions,
- * checkpoints), for comparing two databases' derived state. */
+ * checkpoints, the directory an extension was installed from), for comparing two
+ * databases' derived state. */
 export async function snapshot(db: Db): Promise<Record<string, unknown>> {
   const all = (await db.scope.list({ include_docs: true })) as unknown as { rows: Array<{ id: string; doc: CouchDoc }> };
   const out: Record<string, unknown> = {};
   for (const { id, doc } of all.rows) {
     if (id.startsWith('_design/') || doc.rd_schema_id === 'rd.core.workqueue-state') continue;
+    // Each database's extensions were installed from a temporary directory of its own.
+    if (doc.rd_schema_id === 'rd.ext.workqueue') {
+      const { directory: _directory, rd_schema_items: _items, _rev: _r, ...same } = doc;
+      out[id] = same;
+      continue;
+    }
     const { _rev, _attachments, ...rest } = doc;
     out[id] = { ...rest, ...(_attachments ? { _attachments: Object.keys(_attachments).sort() } : {}) };
   }

@@ -163,7 +163,7 @@ describe('raindrop CLI', () => {
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout) as { ok: boolean; emits: Array<{ schema: string; fields: unknown }>; logs: unknown[]; warnings: string[] };
     expect(report).toMatchObject({ ok: true, emits: [{ schema: 'test.out', key: ['email', 'm1'], fields: { subject: 'Hello', preview: 'Hi there' } }], logs: [{ level: 'info', message: 'done' }] });
-    expect(report.warnings).toEqual(['unknown schema "test.out": its fields are printed but not validated']);
+    expect(report.warnings).toEqual([`unknown schema "test.out": its fields are printed but not validated; define it in ${join(home, 'test.out.json')}`]);
   });
 
   it('ext run --attachment hands raw bytes to an extension that parses mail', async () => {
@@ -180,6 +180,8 @@ describe('raindrop CLI', () => {
     const dir = join(home, 'my-extensions');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'words.js'), await readFile(join(projectRoot, 'extensions/examples/subject-words.js'), 'utf8'));
+    // Its schema lives next to it.
+    await writeFile(join(dir, 'example.subject-words.json'), await readFile(join(projectRoot, 'extensions/examples/example.subject-words.json'), 'utf8'));
     const db = `${t.db.name}_ext`;
     const args = ['--couch', couchUrlWithLogin(), '--db', db, '--json', '--extensions', dir];
     const init = await runCli(['init', ...args], env);
@@ -190,7 +192,7 @@ describe('raindrop CLI', () => {
     expect(mine(first)).toMatchObject([{ id: 'example.subject-words', written: true }]);
     expect(first.extensions).toMatchObject({ refused: [], removed: [] });
     const list = await runCli(['ext', 'list', ...args], env);
-    expect((JSON.parse(list.stdout) as { extensions: Array<{ id: string }> }).extensions.filter((e) => !e.id.startsWith('rd.ext.'))).toMatchObject([{ id: 'example.subject-words', source_schemas: ['rd.msg.email'], enabled: true, file: 'words.js' }]);
+    expect((JSON.parse(list.stdout) as { extensions: Array<{ id: string }> }).extensions.filter((e) => !e.id.startsWith('rd.ext.'))).toMatchObject([{ id: 'example.subject-words', source_schemas: ['rd.msg.email'], enabled: true, file: 'words.js', source: dir }]);
     // A broken file is refused (exit 9) without stopping the others; a removed file is uninstalled.
     await writeFile(join(dir, 'broken.js'), 'export default 42;');
     const again = await runCli(['init', ...args], env);
@@ -198,12 +200,19 @@ describe('raindrop CLI', () => {
     const second = JSON.parse(again.stdout) as { extensions: { installed: Array<{ id: string }> } };
     expect(mine(second)).toMatchObject([{ id: 'example.subject-words', written: false }]);
     expect(second).toMatchObject({ extensions: { refused: [{ problems: [expect.stringMatching(/export default/)] }] } });
+    // A file gone from an installed directory leaves its extension installed, with its
+    // stored code, until it is removed explicitly.
     await rm(join(dir, 'words.js'));
     await rm(join(dir, 'broken.js'));
-    const removed = await runCli(['init', ...args], env);
-    const third = JSON.parse(removed.stdout) as { extensions: { installed: Array<{ id: string }> } };
+    const gone = await runCli(['init', ...args], env);
+    const third = JSON.parse(gone.stdout) as { extensions: { installed: Array<{ id: string }> } };
     expect(mine(third)).toEqual([]);
-    expect(third).toMatchObject({ extensions: { removed: [expect.stringContaining('rd.ext.workqueue')] } });
+    expect(third).toMatchObject({ extensions: { removed: [], kept: [{ id: 'example.subject-words', reason: 'its file is gone' }] } });
+    const removed = await runCli(['ext', 'remove', 'example.subject-words', ...args], env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(JSON.parse(removed.stdout)).toMatchObject({ id: 'example.subject-words', schemasRemoved: ['example.subject-words'] });
+    const after = JSON.parse((await runCli(['ext', 'list', ...args], env)).stdout) as { extensions: Array<{ id: string }> };
+    expect(after.extensions.map((e) => e.id)).not.toContain('example.subject-words');
     await t.couch.server.db.destroy(db);
   });
 

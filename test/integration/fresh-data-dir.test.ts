@@ -81,6 +81,7 @@ const cases: Case[] = [
   },
   // The message is not there yet: mark records the user's wish all the same.
   { command: 'mark', args: () => ['mark', '--seen', '<fresh-1@example.org>'] },
+  { command: 'show', args: () => ['show', '--list', '--json'] },
 ];
 
 async function freshRun(index: number, c: Case): Promise<CliResult> {

@@ -1,4 +1,4 @@
-import { listErrors, retryErrors } from '../../queue/maintenance.js';
+import { type ErrorRecord, listErrors, retryErrors } from '../../queue/maintenance.js';
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { extOption, openQueue } from '../open-queue.js';
@@ -6,27 +6,55 @@ import { openDatabase } from '../open-database.js';
 
 export const errorsCommand: Command = {
   name: 'errors',
-  summary: 'list documents an extension failed on',
-  help: `Usage: raindrop errors [--ext ID] [--json] [global options]
+  summary: 'count and list documents an extension failed on',
+  help: `Usage: raindrop errors [--ext ID] [--all] [--json] [global options]
 
-Lists the rd.core.error records: extension, kind (exception, timeout, memory,
-output-size, capability, invalid-output, crash), message and source document.
+Counts the rd.core.error records, grouped by extension and kind (exception, timeout,
+memory, output-size, capability, invalid-output, crash), with one example message per
+group. --all lists every record: extension, kind, source document and message. With
+--json: {total, groups, errors} (errors always holds every record).
 
 Examples:
   raindrop errors
-  raindrop errors --ext rd.ext.email --json`,
-  options: { ext: { type: 'string' } },
+  raindrop errors --ext rd.ext.email --all
+  raindrop errors --json | jq '.groups'`,
+  options: { ext: { type: 'string' }, all: { type: 'boolean' } },
   async run(ctx, values) {
     const { server, db } = await openDatabase(ctx);
     try {
       const errors = await listErrors(db, typeof values.ext === 'string' ? values.ext : undefined);
-      ctx.output.data({ errors }, errors.length === 0 ? 'no errors' : errors.map((e) => `${e.extension}  ${e.kind}  ${e.source_id}\n  ${e.message}`).join('\n'));
+      const groups = groupErrors(errors);
+      const extensions = new Set(errors.map((e) => e.extension)).size;
+      const width = (key: 'extension' | 'kind') => Math.max(0, ...groups.map((g) => g[key].length));
+      const summary = [
+        `${errors.length} error${errors.length === 1 ? '' : 's'} in ${extensions} extension${extensions === 1 ? '' : 's'}${values.all === true ? '' : ' ("raindrop errors --all" lists each; "raindrop retry-errors" runs them again)'}`,
+        ...groups.map((g) => `  ${g.extension.padEnd(width('extension'))}  ${g.kind.padEnd(width('kind'))}  ${String(g.count).padStart(6)}  e.g. ${oneLine(g.example)}`),
+      ];
+      const all = values.all === true ? ['', ...errors.map((e) => `${e.extension}  ${e.kind}  ${e.source_id}\n  ${e.message}`)] : [];
+      ctx.output.data({ total: errors.length, groups, errors }, errors.length === 0 ? 'no errors' : [...summary, ...all].join('\n'));
       return exitCodes.ok;
     } finally {
       await server.release();
     }
   },
 };
+
+/** Errors per (extension, kind), largest first, each with its first message. */
+function groupErrors(errors: readonly ErrorRecord[]): Array<{ extension: string; kind: string; count: number; example: string }> {
+  const groups = new Map<string, { extension: string; kind: string; count: number; example: string }>();
+  for (const e of errors) {
+    const key = `${e.extension}\u0000${e.kind}`;
+    const group = groups.get(key) ?? { extension: e.extension, kind: e.kind, count: 0, example: e.message };
+    group.count++;
+    groups.set(key, group);
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count || (a.extension < b.extension ? -1 : 1));
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}
 
 export const retryErrorsCommand: Command = {
   name: 'retry-errors',

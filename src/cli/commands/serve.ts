@@ -11,6 +11,8 @@ import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
+import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
+import { watchExtensionDirs } from '../watch-extension-dirs.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -18,13 +20,23 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
   const db = useDatabase(server.couch, ctx.config.db);
   let stopped = false;
   void ctx.stopRequested.then(() => (stopped = true));
+  let watchedDirs = '';
   while (!stopped) {
+    let dirWatch: ReturnType<typeof watchExtensionDirs> | undefined;
     try {
       // Loading the schemas is part of what is retried: the server can be briefly away
       // (an embedded server being restarted by its supervisor).
       const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
       try {
         registry.follow();
+        // An edit saved in one of the user's extension directories is installed at once;
+        // the queue sees the new rd.ext.workqueue document, ends its watch, and this loop
+        // starts it again with the new code (and the directories as they are now: one
+        // installed meanwhile by "raindrop init --extensions" is watched from then on).
+        const userDirs = await userExtensionDirs(ctx, db);
+        if (userDirs.length > 0 && userDirs.join('\n') !== watchedDirs) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
+        watchedDirs = userDirs.join('\n');
+        dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
         const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
         try {
           await runner.watch(ctx.stopRequested);
@@ -37,6 +49,8 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
     } catch (err) {
       ctx.logger.error('the queue stopped; restarting it in 5 s', { error: (err as Error).message });
       await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
+    } finally {
+      dirWatch?.close();
     }
   }
 }
@@ -96,7 +110,10 @@ Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; e
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
 queue on every change, keeps every configured mail account in step (a full sync at start
 and every 5 minutes, new INBOX mail at once through IDLE), and keeps running until Ctrl-C
-(SIGINT) or SIGTERM. With --couch it uses that server instead.
+(SIGINT) or SIGTERM. With --couch it uses that server instead. Your extension
+directories (installed with "raindrop init --extensions DIR", or given with
+--extensions) stay installed, and a file saved there is re-installed and re-derived
+at once.
 Other raindrop commands find a running serve through the data directory.
 
 Options:

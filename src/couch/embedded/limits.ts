@@ -112,3 +112,12 @@ export const EMBEDDED_MAX_BULK_DOCS = 2_000;
  * hold up the web app or the queue for the whole request.
  */
 export const EMBEDDED_BULK_SLICE_DOCS = 250;
+
+/**
+ * How long the server keeps an idle client connection open. Clients close their idle
+ * connections just before the time the server announces; with Node's default (5 s) a
+ * client busy for a moment (starting the sandbox, a loaded machine) could send on a
+ * socket the server was closing at that instant ("other side closed"). Commands do pause
+ * for seconds between requests, rarely for half a minute.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 30_000;

@@ -18,6 +18,7 @@ import { createCodePolicy } from './code-policy.js';
 import { sendJson } from './json-response.js';
 import { installPouchGuards } from './pouchdb-guards.js';
 import { createRequestPolicy } from './request-policy.js';
+import { KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -96,6 +97,7 @@ async function start(options: ChildStartOptions): Promise<void> {
   });
 
   const listening = createServer(gate);
+  listening.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS; // see limits.ts
   server = listening;
   listening.on('error', (error: NodeJS.ErrnoException) => {
     // Only listen errors reach here (EADDRINUSE on a restart); report and let the
