@@ -30,7 +30,7 @@ export async function prepareOutgoingDb(db: Db, me: string, extensions = ['email
   return registry;
 }
 
-export function testAccount(dovecot: Dovecot, smtp: TestSmtp, me: string, overrides: Partial<NonNullable<AccountSettings['smtp']>> = {}): AccountSettings {
+export function testAccount(dovecot: Pick<Dovecot, 'host' | 'port' | 'user' | 'password'>, smtp: TestSmtp, me: string, overrides: Partial<NonNullable<AccountSettings['smtp']>> = {}): AccountSettings {
   return {
     name: 'test', protocol: 'imap', host: dovecot.host, port: dovecot.port, tls: 'none', user: dovecot.user, password: dovecot.password,
     passwordFile: undefined, passwordEnv: undefined, folders: [], excludeFolders: [], identities: [me],

@@ -38,8 +38,12 @@ export interface TestSmtp {
   /** Answers the next DATA (after reading the message) with this code and text. */
   failNextData(code: number, text: string, times?: number): void;
   failNextRcpt(code: number, text: string, times?: number): void;
-  /** Cuts the next connection that sends more than `bytes` bytes after DATA began. */
+  /** Cuts the next connection that sends more than `afterBytes` bytes in all (with a
+   * message larger than that, in the middle of its DATA). */
   cutNextData(afterBytes: number): void;
+  /** Keeps the next message (as a server that committed it) and closes the connection
+   * instead of answering 250: the reply is lost, the client cannot know. */
+  loseNextReply(): void;
   /** Waits this long before answering each DATA (to widen crash windows). */
   dataDelayMs: number;
   close(): Promise<void>;
@@ -55,8 +59,10 @@ export async function startTestSmtp(options: { user?: string; password?: string 
   const dataFaults: Array<{ code: number; text: string }> = [];
   const rcptFaults: Array<{ code: number; text: string }> = [];
   let cutAfter: number | undefined;
+  let loseReply = false;
   const state = { refusedData: 0, partialData: 0, dataDelayMs: 0 };
   const received: Received[] = [];
+  const idOf = (bytes: Buffer) => /^message-id:\s*<([^>\r\n]+)>/im.exec(bytes.subarray(0, Math.max(0, bytes.indexOf('\r\n\r\n'))).toString('latin1'))?.[1] ?? '';
   const fault = (f: { code: number; text: string }) => Object.assign(new Error(f.text), { responseCode: f.code });
 
   const smtp = new SMTPServer({
@@ -87,14 +93,20 @@ export async function startTestSmtp(options: { user?: string; password?: string 
         finished = true;
         const bytes = Buffer.concat(chunks);
         const f = dataFaults.shift();
+        if (loseReply) {
+          loseReply = false;
+          received.push({ messageId: idOf(bytes), bytes, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), user: String(session.user ?? '') });
+          const connections = (smtp as unknown as { connections: Set<{ id: string; _socket: Socket }> }).connections;
+          for (const c of connections) if (c.id === session.id) c._socket.destroy();
+          return;
+        }
         setTimeout(() => {
           if (f) {
             state.refusedData++;
             callback(fault(f));
             return;
           }
-          const header = bytes.subarray(0, Math.max(0, bytes.indexOf('\r\n\r\n'))).toString('latin1');
-          const id = /^message-id:\s*<([^>\r\n]+)>/im.exec(header)?.[1] ?? '';
+          const id = idOf(bytes);
           received.push({ messageId: id, bytes, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), user: String(session.user ?? '') });
           callback(null, `OK queued as ${id.slice(0, 12)}`);
         }, state.dataDelayMs);
@@ -172,6 +184,9 @@ export async function startTestSmtp(options: { user?: string; password?: string 
     },
     cutNextData(afterBytes) {
       cutAfter = afterBytes;
+    },
+    loseNextReply() {
+      loseReply = true;
     },
     async close() {
       for (const s of sockets) s.destroy();
