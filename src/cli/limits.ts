@@ -7,4 +7,9 @@ export const cliLimits = {
    * idempotently, so an abandoned batch is simply redone); past it, serve names what it
    * is still waiting for and exits with a failure instead of hanging. */
   shutdownGraceMs: 20_000,
+  /** Attachments `raindrop send` accepts in one message: what the big providers accept
+   * (Gmail, Outlook: 25 MB); rd.ext.outgoing refuses more too. */
+  maxAttachmentMb: 25,
+  /** Recipients per message, as the rd.msg.outgoing schema allows per field. */
+  maxRecipients: 100,
 } as const;

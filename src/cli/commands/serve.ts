@@ -11,6 +11,7 @@ import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
+import { Sender } from '../../protocols/smtp/sender.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -63,6 +64,30 @@ async function runSyncUntilStopped(ctx: CommandContext, server: OpenServer): Pro
   }
 }
 
+/** The SMTP sender until serve stops, when an account can send: the outbox at start,
+ * then every outgoing document that changes, retries when due (Sender.watch). A failure
+ * is logged and the sender restarted after a pause; nothing is sent twice by a restart. */
+async function runSenderUntilStopped(ctx: CommandContext, server: OpenServer): Promise<void> {
+  if (!Object.values(ctx.config.accounts).some((a) => a.smtp !== undefined)) return;
+  const db = useDatabase(server.couch, ctx.config.db);
+  let stopped = false;
+  void ctx.stopRequested.then(() => (stopped = true));
+  while (!stopped) {
+    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+    registry.follow();
+    const sender = new Sender({ registry, db, accounts: ctx.config.accounts, logger: ctx.logger });
+    try {
+      await sender.watch(ctx.stopRequested);
+    } catch (err) {
+      ctx.logger.error('the mail sender stopped; restarting it in 5 s', { error: (err as Error).message });
+      await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
+    } finally {
+      await sender.close();
+      await registry.close();
+    }
+  }
+}
+
 /** Waits for every part to finish; once a stop is requested, for at most the shutdown
  * grace time. Returns the names of the parts still running at the deadline (none when all
  * finished), so a stuck part is named instead of leaving the process hanging. */
@@ -91,7 +116,8 @@ export const serveCommand: Command = {
 Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
 queue on every change, keeps every configured mail account in step (a full sync at start
-and every 5 minutes, new INBOX mail at once through IDLE), and keeps running until Ctrl-C
+and every 5 minutes, new INBOX mail at once through IDLE), sends the mail you write
+(accounts with SMTP settings; see "raindrop outbox"), and keeps running until Ctrl-C
 (SIGINT) or SIGTERM. With --couch it uses that server instead.
 Other raindrop commands find a running serve through the data directory.
 
@@ -135,6 +161,7 @@ Examples:
       const stillRunning = await runUntilStopped(ctx, {
         queue: runQueueUntilStopped(ctx, server),
         'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+        'mail sender': runSenderUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
       });
       if (stillRunning.length > 0) {
         ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
