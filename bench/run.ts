@@ -19,6 +19,7 @@ import { imapSyncBenchmark } from './imap-sync.bench.js';
 import { mailCascadeBenchmark } from './mail-cascade.bench.js';
 import { corpusCountsBenchmark } from './corpus-counts.js';
 import { threadingCheckBenchmark } from './threading-check.js';
+import { smtpSendBenchmark } from './smtp-send.bench.js';
 
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
@@ -30,7 +31,7 @@ try {
   const results = new Map<string, Measurement>();
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), smtpSendBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.

@@ -65,17 +65,19 @@ export default {
       fromName = typeof first === 'string' ? first : first?.name;
     }
 
+    const text = typeof doc.text === 'string' ? doc.text : '';
+    const html = typeof doc.html === 'string' && doc.html !== '' ? doc.html : undefined;
     /** @type {Record<string, Json>} */
     const mail = {
       from: address({ address: from.address, ...(fromName ? { name: fromName } : {}) }),
       to: to.map(address),
       cc: cc.map(address),
       subject: typeof doc.subject === 'string' ? doc.subject : '',
-      text: typeof doc.text === 'string' ? doc.text : '',
+      text,
       references: [],
       attachments: [],
     };
-    if (typeof doc.html === 'string' && doc.html !== '') mail.html = doc.html;
+    if (html !== undefined) mail.html = html;
     if (doc.reply_to) mail.reply_to = address(/** @type {Address} */ (doc.reply_to));
 
     // Threading: In-Reply-To is the replied message's id (its key); References continue
@@ -126,7 +128,7 @@ export default {
       requested_at: String(doc.requested_at),
       envelope: { from: from.address, to: recipients },
       mail,
-      size: total + mail.text.length + (typeof mail.html === 'string' ? mail.html.length : 0),
+      size: total + text.length + (html === undefined ? 0 : html.length),
     }, { deps });
   },
 };

@@ -130,6 +130,10 @@ export async function startTestSmtp(options: { user?: string; password?: string 
   const sockets = new Set<Socket>();
   const relay = createServer((client) => {
     const upstream = connect(backendPort, '127.0.0.1');
+    // Without this, Nagle's algorithm and delayed ACKs add ~40 ms to every command round
+    // trip through the relay: a test rig artefact no real network path has on loopback.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     sockets.add(client);
     sockets.add(upstream);
     let sent = 0;

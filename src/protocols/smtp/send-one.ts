@@ -1,12 +1,14 @@
 import type { AccountSettings } from '../../config/index.js';
-import { docIdFor, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
-import { bulkGet } from '../../couch/bulk-get.js';
+import { RaindropError, docIdFor, errorCodes, type JsonValue, type Logger, type RdKey } from '../../core/index.js';
+import { bulkGet, getDoc } from '../../couch/bulk-get.js';
+import { bulkWrite } from '../../couch/bulk-write.js';
+import type { CouchDoc } from '../../couch/documents.js';
 import type { Db } from '../../couch/connect.js';
 import { readAttachment } from '../../couch/read-attachment.js';
 import { itemsOf } from '../../couch/schema-items/merge.js';
 import type { SchemaRegistry } from '../../schema/registry.js';
 import { rawSchemaId } from '../store-raw.js';
-import { updateItems } from '../write-items.js';
+import { type ItemUpdate, planItemUpdates, updateItems } from '../write-items.js';
 import { type Composed, composeMessage } from './compose.js';
 import { classifyFailure } from './errors.js';
 import { type Attempt, type OutgoingFields, type SmtpFields, type StateFields, outgoingSchema, outgoingWriter, sendRequestOf, senderWriter, smtpSchema, stateSchema } from './items.js';
@@ -34,6 +36,17 @@ export interface StepResult {
 }
 
 const extensionWriter = 'rd.ext.outgoing';
+
+/** The documents the sender reads for one message (a pass reads many at once). */
+export function outgoingDocIds(messageId: string): { user: string; smtp: string; state: string; raw: string } {
+  const key: RdKey = ['email', messageId];
+  return { user: docIdFor(key, outgoingSchema), smtp: docIdFor(key, smtpSchema), state: docIdFor(key, stateSchema), raw: docIdFor(key, rawSchemaId) };
+}
+
+/** The sender's record as this pass knows it. */
+interface Held {
+  doc: CouchDoc | undefined;
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -47,10 +60,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * sent again unless the user raises send_request. Re-running this at any point sends
  * nothing twice.
  */
-export async function processOutgoing(ctx: SendContext, messageId: string): Promise<StepResult> {
+export async function processOutgoing(ctx: SendContext, messageId: string, prefetched?: ReadonlyMap<string, CouchDoc>): Promise<StepResult> {
   const key: RdKey = ['email', messageId];
-  const ids = { user: docIdFor(key, outgoingSchema), smtp: docIdFor(key, smtpSchema), state: docIdFor(key, stateSchema), raw: docIdFor(key, rawSchemaId) };
-  const docs = await bulkGet(ctx.db, Object.values(ids));
+  const ids = outgoingDocIds(messageId);
+  const docs = prefetched ?? (await bulkGet(ctx.db, Object.values(ids)));
+  // The sender's record as last read or written: writes are guarded by its revision.
+  const held: Held = { doc: docs.get(ids.state) };
   const user = itemsOf(docs.get(ids.user)).get(outgoingWriter)?.fields as unknown as OutgoingFields | undefined;
   const plan = itemsOf(docs.get(ids.smtp)).get(extensionWriter)?.fields as unknown as SmtpFields | undefined;
   const state = itemsOf(docs.get(ids.state)).get(senderWriter)?.fields as unknown as StateFields | undefined;
@@ -60,7 +75,7 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
   if (state && state.send_request === request) {
     switch (state.state) {
       case 'sent':
-        if (!state.sent_copy && plan) await finishSentCopy(ctx, key, plan, state);
+        if (!state.sent_copy && plan) await finishSentCopy(ctx, key, held, plan, state, false);
         return { outcome: 'sent' };
       case 'failed':
       case 'unknown':
@@ -71,7 +86,7 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
         if (open.worker === ctx.worker) return { outcome: 'busy' };
         const started = Date.parse(open.started_at);
         if (!workerGone(open.worker, ctx.worker) && now - started < ctx.limits.attemptStaleMs) return { outcome: 'busy', wakeAt: started + ctx.limits.attemptStaleMs };
-        await settle(ctx, key, open, { outcome: 'unknown', error: 'the sender stopped during this attempt; the server may have the message: check before sending again ("raindrop outbox retry")' }, 'unknown');
+        await settle(ctx, key, held, open, { outcome: 'unknown', error: 'the sender stopped during this attempt; the server may have the message: check before sending again ("raindrop outbox retry")' }, 'unknown');
         ctx.logger.warn('an attempt of an outgoing message ended without an outcome: unknown, not sent again automatically', { message: messageId });
         return { outcome: 'unknown' };
       }
@@ -90,7 +105,7 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
   const rawStored = docs.get(ids.raw);
   const ourAttempts = state?.attempts ?? [];
   const refuse = async (error: string) => {
-    await writeState(ctx, key, (current) => ({ ...(current ?? {}), state: 'failed', send_request: request, attempts: current?.attempts ?? [], error }));
+    await writeState(ctx, key, held, (current) => ({ ...(current ?? {}), state: 'failed', send_request: request, attempts: current?.attempts ?? [], error }));
     ctx.logger.warn('outgoing message refused before sending', { message: messageId, error });
     return { outcome: 'failed' as const };
   };
@@ -108,7 +123,7 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
   // The attempt, recorded before the SMTP transaction. Guarded by the revision: a second
   // sender that got here at the same time loses the write and backs off.
   const attempt: Attempt = { send_request: request, worker: ctx.worker, started_at: iso(now), sha256: composed.sha256, size: composed.bytes.length };
-  const claimed = await writeState(ctx, key, (current) => {
+  const claimed = await writeState(ctx, key, held, (current) => {
     if (current && current.send_request === request && current.state !== 'retrying') return 'keep';
     if (current?.state === 'retrying' && current.send_request === request && Date.parse(current.next_attempt_at ?? attempt.started_at) > now) return 'keep';
     const { next_attempt_at: _n, error: _e, response: _r, ...rest } = current ?? ({} as Partial<StateFields>);
@@ -123,10 +138,10 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
     const info = await link.send(plan.envelope, composed.bytes, () => (handedOver = true));
     const sentAt = ctx.now();
     const rejected = info.rejected.length > 0 ? `; refused recipients: ${info.rejected.join(', ')}` : '';
-    await settle(ctx, key, attempt, { outcome: 'sent', ended_at: iso(sentAt), response: `${info.response}${rejected}`, response_code: Number(info.response.slice(0, 3)) || 250 }, 'sent', { sent_at: iso(sentAt), response: `${info.response}${rejected}` });
+    await settle(ctx, key, held, attempt, { outcome: 'sent', ended_at: iso(sentAt), response: `${info.response}${rejected}`, response_code: Number(info.response.slice(0, 3)) || 250 }, 'sent', { sent_at: iso(sentAt), response: `${info.response}${rejected}` });
     ctx.logger.info('sent', { message: messageId, account: account.name, response: info.response });
     const stateNow = { state: 'sent', send_request: request, attempts: [], sha256: composed.sha256 } as StateFields;
-    await finishSentCopy(ctx, key, plan, stateNow, composed);
+    await finishSentCopy(ctx, key, held, plan, stateNow, rawStored === undefined, composed);
     return { outcome: 'sent' };
   } catch (err) {
     const failure = classifyFailure(err, handedOver, link ? [link.secret] : []);
@@ -135,13 +150,13 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
     const fields = { ended_at: ended, error: failure.text, ...(failure.responseCode === undefined ? {} : { response_code: failure.responseCode }) };
     if (failure.verdict === 'retry' && tries < ctx.limits.maxAttempts) {
       const wakeAt = ctx.now() + Math.min(ctx.limits.retryFirstMs * 2 ** (tries - 1), ctx.limits.retryMaxMs);
-      await settle(ctx, key, attempt, { outcome: 'retry', ...fields }, 'retrying', { next_attempt_at: iso(wakeAt), error: failure.text });
+      await settle(ctx, key, held, attempt, { outcome: 'retry', ...fields }, 'retrying', { next_attempt_at: iso(wakeAt), error: failure.text });
       ctx.logger.warn('sending failed for now; trying again later', { message: messageId, error: failure.text, at: iso(wakeAt) });
       return { outcome: 'retrying', wakeAt };
     }
     const verdict = failure.verdict === 'retry' ? 'failed' : failure.verdict;
     const error = failure.verdict === 'retry' ? `gave up after ${tries} attempts: ${failure.text}` : failure.text;
-    await settle(ctx, key, attempt, { outcome: verdict, ...fields, error }, verdict, { error });
+    await settle(ctx, key, held, attempt, { outcome: verdict, ...fields, error }, verdict, { error });
     ctx.logger.warn(verdict === 'unknown' ? 'the connection failed after the message was handed over: outcome unknown' : 'sending failed', { message: messageId, error });
     return { outcome: verdict };
   }
@@ -149,11 +164,14 @@ export async function processOutgoing(ctx: SendContext, messageId: string): Prom
 
 type StateNext = (current: StateFields | undefined) => StateFields | 'keep';
 
-/** One rev-guarded write of the sender's record; false when `next` declined (another
- * sender moved it meanwhile). A 409 re-reads and asks `next` again. */
-async function writeState(ctx: SendContext, key: RdKey, next: StateNext): Promise<boolean> {
+/**
+ * One write of the sender's record, guarded by the revision last seen (`held`): no read
+ * first when this pass already holds the document. False when `next` declined (another
+ * sender moved it meanwhile). A 409 re-reads and asks `next` again.
+ */
+async function writeState(ctx: SendContext, key: RdKey, held: Held, next: StateNext): Promise<boolean> {
   let declined = false;
-  const written = await updateItems(ctx.registry, ctx.db, [{
+  const update: ItemUpdate = {
     key,
     schemaId: stateSchema,
     writer: senderWriter,
@@ -162,13 +180,27 @@ async function writeState(ctx: SendContext, key: RdKey, next: StateNext): Promis
       declined = result === 'keep';
       return result === 'keep' ? 'keep' : (result as unknown as Record<string, JsonValue>);
     },
-  }]);
+  };
+  const id = docIdFor(key, stateSchema);
+  const plan = await planItemUpdates(ctx.registry, new Map(held.doc ? [[id, held.doc]] : []), [update]);
+  if (declined) return false;
+  const doc = plan.docs[0];
+  if (!doc) return true;
+  const [result] = await bulkWrite(ctx.db, [doc]);
+  if (result?.ok) {
+    held.doc = { ...doc, _rev: result.rev };
+    return true;
+  }
+  if (!result?.conflict) throw new RaindropError(errorCodes.COUCH_HTTP, `writing ${id} failed: ${result ? `${result.error}: ${result.reason}` : 'no result'}`);
+  declined = false;
+  const written = await updateItems(ctx.registry, ctx.db, [update]);
+  held.doc = await getDoc(ctx.db, id);
   return written > 0 && !declined;
 }
 
 /** Records the outcome of `attempt` (found by its sender and start) and the new state. */
-async function settle(ctx: SendContext, key: RdKey, attempt: Attempt, result: Partial<Attempt>, state: StateFields['state'], extra: Partial<StateFields> = {}): Promise<void> {
-  await writeState(ctx, key, (current) => {
+async function settle(ctx: SendContext, key: RdKey, held: Held, attempt: Attempt, result: Partial<Attempt>, state: StateFields['state'], extra: Partial<StateFields> = {}): Promise<void> {
+  await writeState(ctx, key, held, (current) => {
     const base = current ?? { state, send_request: attempt.send_request, attempts: [attempt] };
     const attempts = base.attempts.map((a) => (a.worker === attempt.worker && a.started_at === attempt.started_at ? { ...a, ...result } : a));
     const { next_attempt_at: _n, error: _e, ...rest } = base;
@@ -176,7 +208,7 @@ async function settle(ctx: SendContext, key: RdKey, attempt: Attempt, result: Pa
   });
 }
 
-async function finishSentCopy(ctx: SendContext, key: RdKey, plan: SmtpFields, state: StateFields, composed?: Composed): Promise<void> {
+async function finishSentCopy(ctx: SendContext, key: RdKey, held: Held, plan: SmtpFields, state: StateFields, rawAbsent: boolean, composed?: Composed): Promise<void> {
   const account = ctx.accounts[plan.account];
   let copy: StateFields['sent_copy'];
   try {
@@ -184,10 +216,10 @@ async function finishSentCopy(ctx: SendContext, key: RdKey, plan: SmtpFields, st
     if (state.sha256 !== undefined && bytes.sha256 !== state.sha256) {
       copy = { stored: false, error: 'the message changed after it was sent (an extension update); the sent copy was not kept' };
     } else {
-      copy = await storeSentCopy(ctx.registry, ctx.db, account, bytes.bytes, String(key[1]), ctx.logger);
+      copy = await storeSentCopy(ctx.registry, ctx.db, account, bytes.bytes, String(key[1]), ctx.logger, rawAbsent);
     }
   } catch (err) {
     copy = { stored: false, error: (err as Error).message };
   }
-  await writeState(ctx, key, (current) => (current ? { ...current, sent_copy: copy } : 'keep'));
+  await writeState(ctx, key, held, (current) => (current ? { ...current, sent_copy: copy } : 'keep'));
 }

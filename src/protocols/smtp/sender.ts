@@ -1,13 +1,15 @@
 import type { AccountSettings } from '../../config/index.js';
 import { parseDocId, type Logger } from '../../core/index.js';
 import { type ChangesFollower, followChanges } from '../../couch/changes-follower.js';
+import { bulkGet } from '../../couch/bulk-get.js';
 import type { Db } from '../../couch/connect.js';
+import type { CouchDoc } from '../../couch/documents.js';
 import { databaseInfo } from '../../couch/database-info.js';
 import type { SchemaRegistry } from '../../schema/registry.js';
 import { outgoingSchema, smtpSchema, stateSchema } from './items.js';
 import { type SmtpLimits, defaultSmtpLimits } from './limits.js';
 import { readOutbox } from './outbox.js';
-import { type SendContext, type StepResult, processOutgoing } from './send-one.js';
+import { type SendContext, type StepResult, outgoingDocIds, processOutgoing } from './send-one.js';
 import { type SmtpLink, openSmtp } from './transport.js';
 import { newWorkerId } from './worker-id.js';
 
@@ -31,6 +33,9 @@ export interface PassReport {
 }
 
 const outgoingSchemas = new Set([outgoingSchema, smtpSchema, stateSchema]);
+/** Messages whose documents a pass reads at once: one request instead of one each, and
+ * few enough that what was read is still fresh when the message's turn comes. */
+const prefetchMessages = 20;
 
 /**
  * The SMTP sender: acts on what the queue produced (rd.msg.outgoing.smtp) for messages
@@ -82,11 +87,16 @@ export class Sender {
 
   private async pass(ids: Iterable<string>): Promise<PassReport> {
     const report: PassReport = { looked: 0, sent: 0, failed: 0, retrying: 0, unknown: 0, wakeAt: undefined };
-    for (const id of ids) {
+    const all = [...ids];
+    let prefetched = new Map<string, CouchDoc>();
+    for (const [i, id] of all.entries()) {
       report.looked++;
+      // The documents of the next few messages in one read; each message's own writes
+      // are guarded by revisions, so a stale read costs a re-read, never a second send.
+      if (i % prefetchMessages === 0) prefetched = await bulkGet(this.ctx.db, all.slice(i, i + prefetchMessages).flatMap((m) => Object.values(outgoingDocIds(m))));
       let result: StepResult;
       try {
-        result = await processOutgoing(this.ctx, id);
+        result = await processOutgoing(this.ctx, id, prefetched);
       } catch (err) {
         // A database failure: nothing was sent without a record; the next pass retries.
         this.ctx.logger.error('the sender could not handle a message; trying again later', { message: id, error: (err as Error).message });

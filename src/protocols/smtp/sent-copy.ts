@@ -5,7 +5,7 @@ import type { SchemaRegistry } from '../../schema/registry.js';
 import { connectAccount } from '../imap/connect.js';
 import { mailError } from '../imap/errors.js';
 import { specialFolder } from '../imap/folders.js';
-import { storeRawMessages } from '../store-raw.js';
+import { storeRawWithItems } from '../store-raw.js';
 import type { StateFields } from './items.js';
 
 /**
@@ -16,8 +16,10 @@ import type { StateFields } from './items.js';
  * the server files sent mail itself (`saveSent: false`). An append interrupted by a crash
  * is not repeated blindly: the folder is searched for the Message-ID first.
  */
-export async function storeSentCopy(registry: SchemaRegistry, db: Db, account: AccountSettings | undefined, bytes: Buffer, messageId: string, logger: Logger): Promise<NonNullable<StateFields['sent_copy']>> {
-  const [stored] = await storeRawMessages(registry, db, [{ bytes, receivedFrom: `smtp:${account?.name ?? 'unknown'}` }]);
+export async function storeSentCopy(registry: SchemaRegistry, db: Db, account: AccountSettings | undefined, bytes: Buffer, messageId: string, logger: Logger, knownAbsent = false): Promise<NonNullable<StateFields['sent_copy']>> {
+  // When the sender just saw that no raw item exists, it writes without reading first (a
+  // 409 still means "already there").
+  const [stored] = (await storeRawWithItems(registry, db, [{ bytes, receivedFrom: `smtp:${account?.name ?? 'unknown'}` }], () => [], { readFirst: !knownAbsent })).results;
   if (!stored || stored.outcome === 'refused') return { stored: false, error: stored?.outcome === 'refused' ? stored.reason : 'not stored' };
   if (!account || account.smtp?.saveSent === false) return { stored: true, folder: null };
   let conn: Awaited<ReturnType<typeof connectAccount>> | undefined;
