@@ -79,7 +79,7 @@ describe('raindrop send and outbox', () => {
     await writeFile(file, bytes);
     const env = { IMAP_PW: dovecot.password, SMTP_PW: smtp.password };
     const sent = await runCli(args('send', '--to', 'Bob <bob@example.net>', '--reply-to', `<${parentId}>`, '--body', body, '--attach', file, '--json'), env);
-    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.code, sent.stdout + sent.stderr).toBe(0);
     const out = JSON.parse(sent.stdout) as { message_id: string; state: string };
     expect(out.state).toBe('sent');
     const got = smtp.received.find((m) => m.messageId === out.message_id);
@@ -90,6 +90,7 @@ describe('raindrop send and outbox', () => {
     expect(Buffer.compare(parsed.attachments[0]!.content, bytes)).toBe(0);
 
     const list = await runCli(args('outbox', '--json'), env);
+    expect(list.code, list.stdout + list.stderr).toBe(0);
     const messages = (JSON.parse(list.stdout) as { messages: Array<{ messageId: string; state: string }> }).messages;
     expect(messages.find((m) => m.messageId === out.message_id)?.state).toBe('sent');
     expect(list.stdout + list.stderr).not.toContain(smtp.password);
@@ -99,6 +100,7 @@ describe('raindrop send and outbox', () => {
     const env = { IMAP_PW: dovecot.password, SMTP_PW: smtp.password };
     smtp.failNextData(451, '4.3.0 Try later');
     const first = await runCli(args('send', '--to', 'carol@example.net', '--subject', 'later', '--body', '/dev/null', '--json'), env);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
     const retrying = JSON.parse(first.stdout) as { message_id: string; state: string };
     expect(retrying.state).toBe('retrying');
     const cancel = await runCli(args('outbox', 'cancel', retrying.message_id, '--json'), env);
