@@ -66,7 +66,7 @@ describe('raindrop send and outbox', () => {
     expect(JSON.parse(bad.stdout)).toMatchObject({ error: 'MAIL_AUTH' });
     expect(bad.stdout + bad.stderr).toMatch(/refused the login/);
     expect(bad.stdout + bad.stderr).not.toContain(wrong);
-  });
+  }, 240_000);
 
   it('send: a reply with a body file and an attachment, sent at once and listed as sent', async () => {
     const parentId = `parent.${randomBytes(4).toString('hex')}@example.net`;
@@ -94,7 +94,7 @@ describe('raindrop send and outbox', () => {
     const messages = (JSON.parse(list.stdout) as { messages: Array<{ messageId: string; state: string }> }).messages;
     expect(messages.find((m) => m.messageId === out.message_id)?.state).toBe('sent');
     expect(list.stdout + list.stderr).not.toContain(smtp.password);
-  });
+  }, 240_000);
 
   it('cancel turns a retrying message into a draft; retry sends a failed one again on the user\'s word', async () => {
     const env = { IMAP_PW: dovecot.password, SMTP_PW: smtp.password };
@@ -122,7 +122,7 @@ describe('raindrop send and outbox', () => {
     const flush = await runCli(args('outbox', 'flush', '--json'), env);
     expect(JSON.parse(flush.stdout)).toMatchObject({ sent: 1 });
     expect(smtp.count(failed.message_id)).toBe(1);
-  });
+  }, 240_000);
 
   it('refuses bad input with a clear message and writes nothing', async () => {
     const env = { IMAP_PW: dovecot.password, SMTP_PW: smtp.password };
@@ -140,5 +140,5 @@ describe('raindrop send and outbox', () => {
     expect(tooBig.code).toBe(2);
     expect(tooBig.stderr).toMatch(/more than 25 MB/);
     expect(await count()).toBe(before);
-  });
+  }, 240_000);
 });
