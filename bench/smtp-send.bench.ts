@@ -69,7 +69,7 @@ export function smtpSendBenchmark(couch: Couch): Benchmark {
         const plainRate = messages / plainSeconds;
         const sendRate = messages / sendSeconds;
         const out: Measurement[] = [
-          { name: 'smtp-nodemailer-alone', value: plainRate, unit: 'msg/s', notes: `${messages} messages, pooled STARTTLS+AUTH to loopback smtp-server` },
+          { name: 'smtp-nodemailer-alone', value: plainRate, unit: 'msg/s', notes: `${messages} messages, nodemailer's pooled transport, STARTTLS+AUTH to loopback smtp-server` },
           { name: 'smtp-raindrop-send', value: sendRate, unit: 'msg/s', notes: 'sender pass: compose, attempt record, SMTP, outcome, sent copy stored' },
           { name: 'smtp-send-vs-nodemailer', value: sendRate / plainRate, unit: 'ratio', ratioOf: 'smtp-nodemailer-alone', notes: 'the price of the records that make sending exactly-once-or-unknown' },
           { name: 'smtp-outgoing-extension', value: messages / queueSeconds, unit: 'msg/s', notes: 'queue run of rd.ext.outgoing building the protocol documents (pool start included)' },
