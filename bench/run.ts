@@ -22,6 +22,7 @@ import { mailCascadeBenchmark } from './mail-cascade.bench.js';
 import { corpusCountsBenchmark } from './corpus-counts.js';
 import { threadingCheckBenchmark } from './threading-check.js';
 import { statusCountsBenchmark } from './status-counts.bench.js';
+import { smtpSendBenchmark } from './smtp-send.bench.js';
 
 const config = loadConfig();
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
@@ -44,7 +45,7 @@ try {
   }
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), statusCountsBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.

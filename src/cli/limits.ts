@@ -16,4 +16,9 @@ export const cliLimits = {
    * re-installed: editors save in several steps (temp file, rename) within a few ms, and
    * a re-install checks every file in the sandbox, so one per save is enough. */
   extensionEditSettleMs: 300,
+  /** Attachments `raindrop send` accepts in one message: what the big providers accept
+   * (Gmail, Outlook: 25 MB); rd.ext.outgoing refuses more too. */
+  maxAttachmentMb: 25,
+  /** Recipients per message, as the rd.msg.outgoing schema allows per field. */
+  maxRecipients: 100,
 } as const;

@@ -35,6 +35,42 @@ export interface AccountFileEntry {
   folders?: string[];
   excludeFolders?: string[];
   identities?: string[];
+  /** Outgoing mail; absent means the account cannot send. */
+  smtp?: SmtpFileEntry;
+}
+
+export type SmtpTlsMode = 'implicit' | 'starttls' | 'none';
+
+/** `accounts.<name>.smtp` in the config file. Credentials absent here are the IMAP ones. */
+export interface SmtpFileEntry {
+  host: string;
+  port?: number;
+  tls?: SmtpTlsMode;
+  user?: string;
+  password?: string;
+  passwordEnv?: string;
+  passwordFile?: string;
+  /** A PEM file of certificate authorities to trust besides the system's (a self-hosted
+   * server with its own CA). */
+  caFile?: string;
+  /** Append the sent bytes to the Sent folder over IMAP (default true); false for servers
+   * that file sent mail themselves (Gmail, Outlook.com). */
+  saveSent?: boolean;
+}
+
+/** An account's SMTP settings with defaults applied; the secret source as for IMAP. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  tls: SmtpTlsMode;
+  user: string;
+  /** True when user and secret are the IMAP ones. */
+  sharedCredentials: boolean;
+  password: string | undefined;
+  passwordFile: string | undefined;
+  passwordEnv: string | undefined;
+  caFile: string | undefined;
+  saveSent: boolean;
 }
 
 /** An account as the rest of the code sees it: the secret source resolved where it can be. */
@@ -54,6 +90,8 @@ export interface AccountSettings {
   folders: string[];
   excludeFolders: string[];
   identities: string[];
+  /** Undefined when the account has no SMTP settings (it cannot send). */
+  smtp?: SmtpSettings | undefined;
 }
 
 /** Account names become parts of writer ids and keys: keep them simple. */
@@ -93,6 +131,23 @@ export const configFileSchema = {
         folders: { type: 'array', items: { type: 'string', minLength: 1 } },
         excludeFolders: { type: 'array', items: { type: 'string', minLength: 1 } },
         identities: { type: 'array', items: { type: 'string', minLength: 3 } },
+        smtp: { $ref: '#/$defs/smtp' },
+      },
+    },
+    smtp: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['host'],
+      properties: {
+        host: { type: 'string', minLength: 1 },
+        port: { $ref: '#/$defs/port' },
+        tls: { enum: ['implicit', 'starttls', 'none'] },
+        user: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+        passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+        passwordFile: { type: 'string', minLength: 1 },
+        caFile: { type: 'string', minLength: 1 },
+        saveSent: { type: 'boolean' },
       },
     },
     // CouchDB's own rule for database names.

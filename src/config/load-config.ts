@@ -5,7 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import envPaths from 'env-paths';
 import { RaindropError, errorCodes, type LogLevel } from '../core/index.js';
 import { projectRoot } from '../core/entry-points.js';
-import { type AccountFileEntry, type AccountSettings, type RaindropConfig, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
+import { type AccountFileEntry, type AccountSettings, type RaindropConfig, type SmtpSettings, configFileSchema, defaultDbName, defaultServePort } from './config-schema.js';
 
 /** Values given on the command line; undefined means "not given". */
 export interface ConfigFlags {
@@ -101,9 +101,33 @@ function resolveAccounts(entries: Record<string, AccountFileEntry>, env: Readonl
       folders: entry.folders ?? [],
       excludeFolders: entry.excludeFolders ?? [],
       identities: entry.identities ?? [],
+      smtp: entry.smtp === undefined ? undefined : resolveSmtp(entry, env),
     };
   }
   return out;
+}
+
+/** SMTP defaults: implicit TLS on 465, else STARTTLS (required: a server that does not
+ * offer it is refused rather than sent the password in clear) on 587; the IMAP user and
+ * secret when the SMTP section names no user of its own. */
+function resolveSmtp(entry: AccountFileEntry, env: Readonly<Record<string, string | undefined>>): SmtpSettings {
+  const smtp = entry.smtp as NonNullable<AccountFileEntry['smtp']>;
+  const tls = smtp.tls ?? (smtp.port === 465 ? 'implicit' : 'starttls');
+  const shared = smtp.user === undefined;
+  const source = shared ? entry : smtp;
+  const fromEnv = source.passwordEnv === undefined ? undefined : env[source.passwordEnv];
+  return {
+    host: smtp.host,
+    port: smtp.port ?? (tls === 'implicit' ? 465 : 587),
+    tls,
+    user: smtp.user ?? entry.user,
+    sharedCredentials: shared,
+    password: source.password ?? (fromEnv === '' ? undefined : fromEnv),
+    passwordFile: source.passwordFile === undefined ? undefined : resolve(source.passwordFile),
+    passwordEnv: source.passwordEnv,
+    caFile: smtp.caFile === undefined ? undefined : resolve(smtp.caFile),
+    saveSent: smtp.saveSent ?? true,
+  };
 }
 
 /** The config file as stored (for commands that edit it, e.g. `account add`); {} when absent. */

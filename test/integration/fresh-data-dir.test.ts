@@ -82,6 +82,17 @@ const cases: Case[] = [
   // The message is not there yet: mark records the user's wish all the same.
   { command: 'mark', args: () => ['mark', '--seen', '<fresh-1@example.org>'] },
   { command: 'show', args: () => ['show', '--list', '--json'] },
+  // An account that can send; --draft stores the message without sending it.
+  {
+    command: 'send',
+    args: async (dir) => {
+      const account = { protocol: 'imap', host: '127.0.0.1', port: 1, tls: 'none', user: 'ann', passwordEnv: 'FRESH_PW', identities: ['ann@example.org'], smtp: { host: '127.0.0.1', port: 1, tls: 'none' } };
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ accounts: { work: account } }), { mode: 0o600 });
+      await writeFile(join(dir, 'body.txt'), 'Hello.\n');
+      return ['send', '--draft', '--to', 'bob@example.org', '--subject', 'first', '--body', join(dir, 'body.txt'), '--json'];
+    },
+  },
+  { command: 'outbox', args: () => ['outbox', '--json'] },
 ];
 
 async function freshRun(index: number, c: Case): Promise<CliResult> {

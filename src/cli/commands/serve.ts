@@ -13,6 +13,7 @@ import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
 import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
 import { watchExtensionDirs } from '../watch-extension-dirs.js';
+import { Sender } from '../../protocols/smtp/sender.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -81,6 +82,30 @@ async function runSyncUntilStopped(ctx: CommandContext, server: OpenServer): Pro
   }
 }
 
+/** The SMTP sender until serve stops, when an account can send: the outbox at start,
+ * then every outgoing document that changes, retries when due (Sender.watch). A failure
+ * is logged and the sender restarted after a pause; nothing is sent twice by a restart. */
+async function runSenderUntilStopped(ctx: CommandContext, server: OpenServer): Promise<void> {
+  if (!Object.values(ctx.config.accounts).some((a) => a.smtp !== undefined)) return;
+  const db = useDatabase(server.couch, ctx.config.db);
+  let stopped = false;
+  void ctx.stopRequested.then(() => (stopped = true));
+  while (!stopped) {
+    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+    registry.follow();
+    const sender = new Sender({ registry, db, accounts: ctx.config.accounts, logger: ctx.logger });
+    try {
+      await sender.watch(ctx.stopRequested);
+    } catch (err) {
+      ctx.logger.error('the mail sender stopped; restarting it in 5 s', { error: (err as Error).message });
+      await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
+    } finally {
+      await sender.close();
+      await registry.close();
+    }
+  }
+}
+
 /** Waits for every part to finish; once a stop is requested, for at most the shutdown
  * grace time. Returns the names of the parts still running at the deadline (none when all
  * finished), so a stuck part is named instead of leaving the process hanging. */
@@ -109,7 +134,8 @@ export const serveCommand: Command = {
 Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
 queue on every change, keeps every configured mail account in step (a full sync at start
-and every 5 minutes, new INBOX mail at once through IDLE), and keeps running until Ctrl-C
+and every 5 minutes, new INBOX mail at once through IDLE), sends the mail you write
+(accounts with SMTP settings; see "raindrop outbox"), and keeps running until Ctrl-C
 (SIGINT) or SIGTERM. With --couch it uses that server instead. Your extension
 directories (installed with "raindrop init --extensions DIR", or given with
 --extensions) stay installed, and a file saved there is re-installed and re-derived
@@ -165,6 +191,7 @@ Examples:
       const stillRunning = await runUntilStopped(partsCtx, {
         queue: runQueueUntilStopped(partsCtx, server),
         'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+        'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
       });
       if (gaveUp) {
         throw new RaindropError(errorCodes.EMBEDDED_START, `${gaveUp.message}\nraindrop serve stopped: nothing serves ${ctx.config.dataDir} any more. Fix the cause above (a full disk, a damaged database) and start it again.`, { cause: gaveUp });
