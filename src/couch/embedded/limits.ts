@@ -93,10 +93,12 @@ export const EMBEDDED_MAX_DOCUMENT_BYTES = 8_000_000;
  * One attachment uploaded on its own (`PUT /db/doc/name`): how raw messages over 256 KB
  * are stored. PouchDB holds such an upload many times over while it stores it (measured:
  * a 10 MB attachment took the server from 74 MB to 440 MB, 25 MB to 860 MB, 50 MB to
- * 2.5 GB and 35 s). 25 MB is what the big providers let anyone send, and the largest
- * message the sandbox is sized to parse (src/sandbox/limits.ts memoryMb).
+ * 2.5 GB and 35 s). The big providers let anyone send 25 MB of attachments, and so
+ * does rd.ext.outgoing; base64 makes that a message of about 34 MB, which a user's own
+ * sent mail must be able to be. So 36 MB: room for such a message and its headers, and
+ * well below the size where the server's memory runs away.
  */
-export const EMBEDDED_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+export const EMBEDDED_MAX_ATTACHMENT_BYTES = 36 * 1024 * 1024;
 
 /**
  * Documents in one `_bulk_docs`. LevelDB writes one request's documents one after the
