@@ -11,6 +11,10 @@ import { QueueRunner } from '../../queue/queue-runner.js';
 import { SchemaRegistry } from '../../schema/registry.js';
 import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
+import { projectRoot } from '../../core/entry-points.js';
+import { readAppFiles } from '../../couch/push-app.js';
+import { defaultAppPort } from '../../config/index.js';
+import { startAppServer } from '../../web/app-server.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -95,15 +99,20 @@ and every 5 minutes, new INBOX mail at once through IDLE), and keeps running unt
 (SIGINT) or SIGTERM. With --couch it uses that server instead.
 Other raindrop commands find a running serve through the data directory.
 
+The web app is served at http://127.0.0.1:5995/ (--app-port) with the CouchDB API on the
+same origin; log in there with a CouchDB login (the admin, or a member made with
+"raindrop user add").
+
 Options:
   --port N        port for the embedded server (0: any free port)
+  --app-port N    port for the web app (default ${defaultAppPort}; 0: any free port)
   --import PATH   import mail from PATH before the queue starts (repeatable; mail
                   already stored is skipped, so this is safe on every start)
 
 Examples:
   raindrop serve
   raindrop serve --data-dir ./mail-data --port 6001`,
-  options: { port: { type: 'string' }, import: { type: 'string', multiple: true } },
+  options: { port: { type: 'string' }, 'app-port': { type: 'string' }, import: { type: 'string', multiple: true } },
   async run(ctx, values) {
     const server = await ctx.openServer('serve');
     try {
@@ -114,34 +123,43 @@ Examples:
         );
       }
       const report = await installDatabase(server.couch, ctx.config.db, ctx.config.extensions, ctx.logger);
-      const login = server.credentials
-        ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials")`
-        : 'log in with the credentials of the configured CouchDB';
-      ctx.output.data(
-        { url: server.couch.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
-        `Raindrop is serving ${server.couch.url}/${report.db}\n${login}\nPress Ctrl-C to stop.`,
-      );
-      const importPathsGiven = Array.isArray(values.import) ? values.import.map(String) : [];
-      if (importPathsGiven.length > 0) {
-        const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
-        try {
-          const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
-          ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
-        } finally {
-          await registry.close();
+      const appPort = values['app-port'] === undefined ? defaultAppPort : Number(values['app-port']);
+      if (!Number.isInteger(appPort) || appPort < 0 || appPort > 65535) {
+        throw new RaindropError(errorCodes.USAGE, `--app-port must be a port number (0 to 65535), got "${String(values['app-port'])}"`);
+      }
+      const app = await startAppServer({ couchUrl: server.couch.url, db: report.db, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: appPort, logger: ctx.logger });
+      try {
+        const login = server.credentials
+          ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials"); "raindrop user add NAME" makes a login that can only read mail and triage it`
+          : 'log in with a login of the configured CouchDB ("raindrop user add NAME" makes one that can only read mail and triage it)';
+        ctx.output.data(
+          { url: server.couch.url, app_url: app.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
+          `Raindrop is serving the web app at ${app.url}\n${login}\nCouchDB API: ${server.couch.url}/${report.db} (also at ${app.url}${report.db})\nPress Ctrl-C to stop.`,
+        );
+        const importPathsGiven = Array.isArray(values.import) ? values.import.map(String) : [];
+        if (importPathsGiven.length > 0) {
+          const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
+          try {
+            const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
+            ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
+          } finally {
+            await registry.close();
+          }
         }
+        if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
+        const stillRunning = await runUntilStopped(ctx, {
+          queue: runQueueUntilStopped(ctx, server),
+          'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+        });
+        if (stillRunning.length > 0) {
+          ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
+          return exitCodes.failure;
+        }
+        ctx.logger.info('stopped');
+        return exitCodes.ok;
+      } finally {
+        await app.close();
       }
-      if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      const stillRunning = await runUntilStopped(ctx, {
-        queue: runQueueUntilStopped(ctx, server),
-        'mail sync': runSyncUntilStopped(ctx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-      });
-      if (stillRunning.length > 0) {
-        ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
-        return exitCodes.failure;
-      }
-      ctx.logger.info('stopped');
-      return exitCodes.ok;
     } finally {
       await server.release();
     }

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { RaindropError, errorCodes } from '../core/index.js';
+import type { Db } from './connect.js';
+import { getDoc } from './bulk-get.js';
+import { bulkWrite } from './bulk-write.js';
+import type { CouchDoc } from './documents.js';
+
+/** The design document that carries the web app as attachments, apart from the view
+ * design docs so that a new app build never rebuilds an index. */
+export const appDesignDocId = '_design/rd_app';
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+export interface AppFile {
+  name: string;
+  contentType: string;
+  data: Buffer;
+  sha256: string;
+}
+
+/** The built app (`npm run build` writes dist/couchapp/app/). */
+export async function readAppFiles(dir: string): Promise<AppFile[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch {
+    throw new RaindropError(errorCodes.NOT_BUILT, `the web app is not built (${dir} is missing); run "npm run build"`);
+  }
+  return Promise.all(names.map(async (name) => {
+    const data = await readFile(join(dir, name));
+    return { name, contentType: contentTypes[extname(name)] ?? 'application/octet-stream', data, sha256: createHash('sha256').update(data).digest('hex') };
+  }));
+}
+
+/**
+ * Installs the app as the attachments of `_design/rd_app`, only when a file changed: the
+ * stored `rd_app_files` (name → SHA-256) says what the attachments hold.
+ */
+export async function pushApp(db: Db, files: readonly AppFile[]): Promise<{ written: boolean }> {
+  const hashes = Object.fromEntries(files.map((f) => [f.name, f.sha256]));
+  const current = await getDoc(db, appDesignDocId);
+  const stored = current?.rd_app_files as Record<string, string> | undefined;
+  if (stored && JSON.stringify(Object.entries(stored).sort()) === JSON.stringify(Object.entries(hashes).sort())) return { written: false };
+  const doc: CouchDoc = {
+    _id: appDesignDocId,
+    ...(current?._rev ? { _rev: current._rev } : {}),
+    language: 'javascript',
+    rd_app_files: hashes,
+    _attachments: Object.fromEntries(files.map((f) => [f.name, { content_type: f.contentType, data: f.data.toString('base64') }])),
+  };
+  const [result] = await bulkWrite(db, [doc]);
+  if (!result?.ok) {
+    throw new RaindropError(errorCodes.COUCH_HTTP, `installing the web app (${appDesignDocId}) failed${result && !result.conflict ? `: ${result.error}` : result ? ": another process wrote it at the same time" : ''}; run "raindrop init" again`);
+  }
+  return { written: true };
+}
