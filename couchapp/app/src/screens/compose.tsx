@@ -18,6 +18,8 @@ export function Compose({ route }: { route: Extract<Route, { screen: 'compose' }
   const [status, setStatus] = useState('');
   const [error, setError] = useState('');
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const body = useRef<HTMLTextAreaElement>(null);
+  const toField = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     void (async () => {
@@ -47,6 +49,16 @@ export function Compose({ route }: { route: Extract<Route, { screen: 'compose' }
     }, saveDelayMs);
   };
   useEffect(() => () => clearTimeout(timer.current), []);
+  // Replies start above the quote; a new message starts at the recipients.
+  const ready = draft !== undefined;
+  useEffect(() => {
+    if (!ready) return;
+    if (route.mode === 'new' && !route.draft) toField.current?.focus();
+    else {
+      body.current?.focus();
+      body.current?.setSelectionRange(0, 0);
+    }
+  }, [ready]);
   if (error) return <p role="alert" class="error">{error}</p>;
   if (!draft) return <p class="loading" aria-busy="true">Loading…</p>;
 
@@ -86,12 +98,12 @@ export function Compose({ route }: { route: Extract<Route, { screen: 'compose' }
           </select>
         </label>
         {!account && <p class="hint">No mail account is set up; the draft is kept, sending needs one (<code>raindrop account add</code>).</p>}
-        <label>To<input name="to" list="rd-contacts" autocomplete="off" value={text.to} onInput={(e) => addressField('to', e.currentTarget.value)} /></label>
+        <label>To<input ref={toField} name="to" list="rd-contacts" autocomplete="off" value={text.to} onInput={(e) => addressField('to', e.currentTarget.value)} /></label>
         <label>Cc<input name="cc" list="rd-contacts" autocomplete="off" value={text.cc} onInput={(e) => addressField('cc', e.currentTarget.value)} /></label>
         <label>Bcc<input name="bcc" list="rd-contacts" autocomplete="off" value={text.bcc} onInput={(e) => addressField('bcc', e.currentTarget.value)} /></label>
         <datalist id="rd-contacts">{completions.map((c) => <option key={c} value={c} />)}</datalist>
         <label>Subject<input name="subject" value={draft.subject} onInput={(e) => update({ subject: e.currentTarget.value })} /></label>
-        <label>Message<textarea name="text" rows={16} value={draft.text} onInput={(e) => update({ text: e.currentTarget.value })} /></label>
+        <label>Message<textarea ref={body} name="text" rows={16} value={draft.text} onInput={(e) => update({ text: e.currentTarget.value })} /></label>
         <div class="toolbar">
           <button type="submit" class="primary">Send</button>
           <button type="button" onClick={() => history.back()}>Close</button>
