@@ -19,11 +19,12 @@ import { importCommand } from './commands/import.js';
 import { accountCommand } from './commands/account.js';
 import { syncCommand } from './commands/sync.js';
 import { markCommand } from './commands/mark.js';
+import { userCommand } from './commands/user.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, userCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

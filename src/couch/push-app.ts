@@ -31,7 +31,7 @@ export interface AppFile {
 export async function readAppFiles(dir: string): Promise<AppFile[]> {
   let names: string[];
   try {
-    names = (await readdir(dir)).sort();
+    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
   } catch {
     throw new RaindropError(errorCodes.NOT_BUILT, `the web app is not built (${dir} is missing); run "npm run build"`);
   }

@@ -1,17 +1,17 @@
 /** The shell: session check, login, navigation, toasts, shortcut help, live feed. */
 import { Fragment, render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { Database, locate, session, whenSessionEnds, type Session } from './data/couch';
-import { LiveFeed } from './data/live';
-import { App, type Toast } from './ui/app-context';
-import { go, href, useRoute } from './ui/router';
-import { shortcutHelp, useKeys } from './ui/keys';
-import { Login } from './screens/login';
-import { Inflow } from './screens/inflow';
-import { ConversationList } from './screens/conversation-list';
-import { ConversationScreen } from './screens/conversation';
-import { Contacts, Lists, Status } from './screens/directory';
-import { Compose } from './screens/compose';
+import { Database, locate, session, whenSessionEnds, type Session } from './data/couch.js';
+import { LiveFeed } from './data/live.js';
+import { App, type Toast } from './ui/app-context.js';
+import { go, href, useRoute } from './ui/router.js';
+import { shortcutHelp, useKeys } from './ui/keys.js';
+import { Login } from './screens/login.js';
+import { Inflow } from './screens/inflow.js';
+import { ConversationList } from './screens/conversation-list.js';
+import { ConversationScreen } from './screens/conversation.js';
+import { Contacts, Lists, Status } from './screens/directory.js';
+import { Compose } from './screens/compose.js';
 
 const toastMs = 10_000;
 

@@ -14,6 +14,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join, sep } from 'node:path';
 import { createAuthGate, type RequestHandler } from './auth-gate.js';
+import { createMemberAccess, loadValidateDocUpdate } from './member-access.js';
+import { MemberStore } from './member-store.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -65,12 +67,21 @@ async function start(options: ChildStartOptions): Promise<void> {
   });
   const { version } = require('express-pouchdb/package.json') as { version: string };
 
+  const store = new MemberStore(join(options.dataDir, 'members.json'));
   const gate = createAuthGate({
     username: options.username,
     password: options.password,
     cookieSecret: options.cookieSecret,
     version,
     next: app,
+    members: {
+      store,
+      access: createMemberAccess({
+        store,
+        validate: await loadValidateDocUpdate(),
+        adminAuthorization: `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`,
+      }),
+    },
   });
 
   const listening = createServer(gate);

@@ -4,10 +4,10 @@
  * the changes feed. Everything goes through CouchDB's HTTP API on the page's origin with
  * the session cookie; nothing else in the app calls fetch.
  */
-import { docIdFor, keyTypeRange, type JsonValue, type RdKey } from './ids';
-import { applyUserItem, type CouchDoc } from './user-state';
+import { docIdFor, keyTypeRange, type JsonValue, type RdKey } from './ids.js';
+import { applyUserItem, type CouchDoc } from './user-state.js';
 
-export type { CouchDoc } from './user-state';
+export type { CouchDoc } from './user-state.js';
 
 export class CouchError extends Error {
   constructor(readonly status: number, readonly error: string, reason: string) {

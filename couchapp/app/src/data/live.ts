@@ -4,8 +4,8 @@
  * shows changed (a summary, a grouping count). A message that arrives is visible once
  * the queue writes its conversation summary.
  */
-import { CouchError, type Database } from './couch';
-import { schemaOfId } from './ids';
+import { CouchError, type Database } from './couch.js';
+import { schemaOfId } from './ids.js';
 
 export type ChangeListener = (schemas: ReadonlySet<string>, ids: readonly string[]) => void;
 

@@ -3,8 +3,8 @@
  * computed id (`_all_docs` with keys). Types name only the fields the screens use; the
  * schemas in ../../../schemas/ are the full contract.
  */
-import type { CouchDoc, Database } from './couch';
-import { convKey, docIdFor, messageKey, type JsonValue, type RdKey } from './ids';
+import type { CouchDoc, Database } from './couch.js';
+import { convKey, docIdFor, messageKey, type JsonValue, type RdKey } from './ids.js';
 
 export interface Address { name?: string; address?: string }
 

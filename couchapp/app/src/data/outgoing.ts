@@ -3,10 +3,10 @@
  * by the writer "user" under the key ["email", <Message-ID the app picks>]; "state"
  * 'draft' keeps it, 'send' asks the sender to send it. Replies quote the original.
  */
-import type { Database } from './couch';
-import { docIdFor, messageKey, type JsonValue } from './ids';
-import type { Address, Message } from './mail';
-import { applyUserItem } from './user-state';
+import type { Database } from './couch.js';
+import { docIdFor, messageKey, type JsonValue } from './ids.js';
+import type { Address, Message } from './mail.js';
+import { applyUserItem } from './user-state.js';
 
 export const outgoingSchema = 'rd.msg.outgoing';
 

@@ -7,7 +7,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { canonicalJson, docIdFor, type JsonValue, type RdKey } from './ids';
+import { canonicalJson, docIdFor, type JsonValue, type RdKey } from './ids.js';
 
 export const userWriter = 'user';
 export const userConfidence = 2;

@@ -2,10 +2,10 @@
  * the draft saved as you type (rd.msg.outgoing, state 'draft'), Send sets state 'send'
  * for the sender to act on. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { loadContacts, loadMessage } from '../data/mail';
-import { draftFor, formatAddresses, loadAccounts, loadDraft, parseAddresses, saveOutgoing, type Account, type Draft } from '../data/outgoing';
-import { useApp } from '../ui/app-context';
-import { go, href, type Route } from '../ui/router';
+import { loadContacts, loadMessage } from '../data/mail.js';
+import { draftFor, formatAddresses, loadAccounts, loadDraft, parseAddresses, saveOutgoing, type Account, type Draft } from '../data/outgoing.js';
+import { useApp } from '../ui/app-context.js';
+import { go, href, type Route } from '../ui/router.js';
 
 const saveDelayMs = 800;
 

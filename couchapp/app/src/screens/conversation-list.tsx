@@ -2,13 +2,13 @@
  * with participants, subject, preview, count, unread, flag, attachment marker and date;
  * select several and act on them. Live on conversation summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, liveMessageIds, loadPage, type ConvRow, type Page } from '../data/mail';
-import type { JsonValue } from '../data/ids';
-import { useApp, useLive } from '../ui/app-context';
-import { participants, shortDate } from '../ui/format';
-import { go, href } from '../ui/router';
-import { useKeys } from '../ui/keys';
-import { runAction, type Act } from '../ui/actions';
+import { actions, liveMessageIds, loadPage, type ConvRow, type Page } from '../data/mail.js';
+import type { JsonValue } from '../data/ids.js';
+import { useApp, useLive } from '../ui/app-context.js';
+import { participants, shortDate } from '../ui/format.js';
+import { go, href } from '../ui/router.js';
+import { useKeys } from '../ui/keys.js';
+import { runAction, type Act } from '../ui/actions.js';
 
 export function ConversationList({ grouping }: { grouping: string }) {
   const app = useApp();

@@ -3,13 +3,13 @@
  * read when opened; reply, forward and triage from here. No view query: the summary and
  * the messages' documents by computed id. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, liveMessageIds, loadConversation, type Conversation as Conv, type Message } from '../data/mail';
-import { useApp, useLive } from '../ui/app-context';
-import { fullAddress, longDate, size, who } from '../ui/format';
-import { go, href } from '../ui/router';
-import { useKeys } from '../ui/keys';
-import { runAction, type Act } from '../ui/actions';
-import { HtmlBody, TextBody, hasRemoteImages } from '../ui/message-body';
+import { actions, liveMessageIds, loadConversation, type Conversation as Conv, type Message } from '../data/mail.js';
+import { useApp, useLive } from '../ui/app-context.js';
+import { fullAddress, longDate, size, who } from '../ui/format.js';
+import { go, href } from '../ui/router.js';
+import { useKeys } from '../ui/keys.js';
+import { runAction, type Act } from '../ui/actions.js';
+import { HtmlBody, TextBody, hasRemoteImages } from '../ui/message-body.js';
 
 const trustKey = (address: string) => `raindrop.images.${address.toLowerCase()}`;
 

@@ -1,9 +1,9 @@
 /** Contacts (ranked), mailing lists (with message counts) and status (sync per account,
  * extension errors): one query each. */
 import { useEffect, useState } from 'preact/hooks';
-import { loadContacts, loadLists, loadStatus, type Contact, type MailingList } from '../data/mail';
-import { useApp, useLive } from '../ui/app-context';
-import { shortDate } from '../ui/format';
+import { loadContacts, loadLists, loadStatus, type Contact, type MailingList } from '../data/mail.js';
+import { useApp, useLive } from '../ui/app-context.js';
+import { shortDate } from '../ui/format.js';
 
 function useLoad<T>(load: () => Promise<T>, live: string[]): { data: T | undefined; error: string } {
   const [data, setData] = useState<T | undefined>();

@@ -1,11 +1,11 @@
 /** Home: the groupings with unread and inbox counts, personal first, then newest
  * activity first. One `_all_docs` range; live on grouping summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { loadGroupings, type Grouping } from '../data/mail';
-import { useApp, useLive } from '../ui/app-context';
-import { shortDate } from '../ui/format';
-import { go, href } from '../ui/router';
-import { useKeys } from '../ui/keys';
+import { loadGroupings, type Grouping } from '../data/mail.js';
+import { useApp, useLive } from '../ui/app-context.js';
+import { shortDate } from '../ui/format.js';
+import { go, href } from '../ui/router.js';
+import { useKeys } from '../ui/keys.js';
 
 export function Inflow() {
   const { db } = useApp();

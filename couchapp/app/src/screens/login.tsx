@@ -1,6 +1,6 @@
 /** The login form: CouchDB's cookie session (POST /_session), never a Basic pop-up. */
 import { useState } from 'preact/hooks';
-import { CouchError, session, type Session } from '../data/couch';
+import { CouchError, session, type Session } from '../data/couch.js';
 
 export function Login({ onLogin, ended }: { onLogin: (s: Session) => void; ended: boolean }) {
   const [name, setName] = useState('');

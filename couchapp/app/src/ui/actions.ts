@@ -1,7 +1,7 @@
 /** The triage actions shared by the list and the conversation: write the user-state
  * items, say what happened, offer undo for archive and delete. */
-import { actions } from '../data/mail';
-import type { AppContext } from './app-context';
+import { actions } from '../data/mail.js';
+import type { AppContext } from './app-context.js';
 
 export type Act = 'read' | 'unread' | 'flag' | 'unflag' | 'archive' | 'delete';
 

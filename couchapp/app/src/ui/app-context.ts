@@ -2,8 +2,8 @@
  * line (messages with an optional undo). */
 import { createContext } from 'preact';
 import { useContext, useEffect, useRef } from 'preact/hooks';
-import type { Database } from '../data/couch';
-import type { LiveFeed } from '../data/live';
+import type { Database } from '../data/couch.js';
+import type { LiveFeed } from '../data/live.js';
 
 export interface Toast { text: string; undo?: () => void }
 

@@ -1,5 +1,5 @@
 /** Display helpers: dates, sizes, names. */
-import type { Address } from '../data/mail';
+import type { Address } from '../data/mail.js';
 
 export function shortDate(seconds: number | null): string {
   if (seconds === null) return '';

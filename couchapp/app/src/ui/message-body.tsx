@@ -6,7 +6,7 @@
  * user asks for them.
  */
 import { useMemo, useRef } from 'preact/hooks';
-import type { QuotedPart } from '../data/mail';
+import type { QuotedPart } from '../data/mail.js';
 
 const folded: Record<string, string> = {
   quote: 'quoted text', attribution: 'quoted text', original: 'original message', signature: 'signature', footer: 'list footer',
