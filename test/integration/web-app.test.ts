@@ -7,7 +7,8 @@
  * a message imported while the inflow is open shows up without a reload, download an
  * attachment, log out. Screenshots go to test/screenshots/ (git-ignored).
  */
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -29,6 +30,9 @@ let browser: TestBrowser;
 let page: Page;
 let mailDir: string;
 let lateFile: string;
+// The app logs in as a member made by `raindrop user add`: every write it makes must pass
+// the database's validate_doc_update (CouchDB) or the embedded gate.
+const member = { name: `app${randomBytes(3).toString('hex')}`, password: randomBytes(12).toString('hex') };
 
 const shot = (name: string) => page.screenshot({ path: join(shots, `${name}${inject('couch').embedded ? '' : '-couchdb'}.png`) });
 
@@ -52,29 +56,40 @@ beforeAll(async () => {
   await Promise.all(chosen.map((f, i) => cp(f, join(mailDir, `${String(i).padStart(4, '0')}.eml`))));
   lateFile = openwrt[700] as string;
   app = await serveApp(t, [mailDir]);
+  await writeFile(join(mailDir, 'pw'), member.password, { mode: 0o600 });
+  const added = await runCli(['user', 'add', member.name, '--password-file', join(mailDir, 'pw'), '--couch', app.couchUrl, '--db', t.db.name], {});
+  expect(added.code, added.stderr).toBe(0);
+  await rm(join(mailDir, 'pw'));
   await queueIdle(t.db);
   browser = await launchBrowser();
   page = browser.browser.pages()[0] ?? (await browser.browser.newPage());
 }, 400_000);
 
 afterAll(async () => {
+  const started = Date.now();
+  const step = (what: string) => console.log(`afterAll: ${what} after ${Date.now() - started} ms`);
   await browser?.close();
+  step('browser closed');
+  if (app) await runCli(['user', 'remove', member.name, '--couch', app.couchUrl], {});
+  step('member removed');
   await app?.stop();
+  step('serve stopped');
   await corpus?.remove();
   if (mailDir) await rm(mailDir, { recursive: true, force: true });
-});
+}, 180_000);
 
 describe('the web app', () => {
   it('refuses a wrong password and logs in with the form (cookie session, no pop-up)', async () => {
     await page.goto(app.url);
-    await page.fill('input[name=name]', t.username);
+    await page.fill('input[name=name]', member.name);
     await page.fill('input[name=password]', 'not the password');
     await page.click('button[type=submit]');
     await expect.poll(() => page.locator('[role=alert]').textContent()).toContain('incorrect');
     await shot('login');
-    await page.fill('input[name=password]', t.password);
+    await page.fill('input[name=password]', member.password);
     await page.click('button[type=submit]');
     await page.waitForSelector('ul.groupings li');
+    expect(await page.locator('header.top .user').textContent()).toBe(member.name);
     const cookies = await browser.browser.cookies();
     expect(cookies.find((c) => c.name === 'AuthSession')?.httpOnly).toBe(true);
     // Still logged in after a reload.
