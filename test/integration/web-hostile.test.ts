@@ -139,7 +139,7 @@ describe('hostile HTML in the conversation view', () => {
     expect(await pwned()).toBeUndefined();
     expect(dialogs).toEqual([]);
     expect(foreign).toEqual([]);
-  });
+  }, 600_000);
 
   it('loads remote images only when "show images" is clicked', async () => {
     await go('#/c/xss-3%40hostile.example');

@@ -16,7 +16,9 @@ const trustKey = (address: string) => `raindrop.images.${address.toLowerCase()}`
 function MessageView({ m, served, db }: { m: Message; served: boolean; db: string }) {
   const sender = m.from?.address ?? '';
   const [images, setImages] = useState(() => sender !== '' && localStorage.getItem(trustKey(sender)) === 'always');
-  const [asHtml, setAsHtml] = useState(m.textSource === 'html' && m.html !== undefined);
+  // HTML mail is shown as its sender made it (sanitized, remote images blocked): its text
+  // part is often only a stub ("your mail program does not support HTML").
+  const [asHtml, setAsHtml] = useState(m.html !== undefined);
   const blocked = m.html !== undefined && asHtml && !images && hasRemoteImages(m.html);
   return (
     <article class={`message ${m.seen ? '' : 'unread'}`} data-message={m.id} aria-label={`Message from ${who(m.from)}`}>
