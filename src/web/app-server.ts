@@ -54,9 +54,12 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
     outHeaders.host = target.host;
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const up = send(target, { method: req.method ?? 'GET', headers: outHeaders }, (upRes) => {
+      // Node hands header names over in lower case; ours replace CouchDB's of the same name
+      // (CouchDB's own "sandbox" CSP on attachments would stop the app's scripts).
       const back: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(upRes.headers)) if (value !== undefined && !hopByHop.has(name)) back[name] = value;
-      res.writeHead(upRes.statusCode ?? 502, { ...back, ...headers });
+      for (const [name, value] of Object.entries(headers)) back[name.toLowerCase()] = value;
+      res.writeHead(upRes.statusCode ?? 502, back);
       upRes.pipe(res);
     });
     up.on('error', (err) => {

@@ -217,6 +217,20 @@ describe('the web app', () => {
     expect((await readFile(path)).length).toBe(file!.size);
   });
 
+  it('also runs from its design document (/<db>/_design/rd_app/index.html)', async () => {
+    const direct = await browser.browser.newPage();
+    try {
+      const errors: string[] = [];
+      direct.on('pageerror', (e) => errors.push(e.message));
+      await direct.goto(`${app.url}${t.db.name}/_design/rd_app/index.html`);
+      await direct.waitForSelector('ul.groupings li');
+      expect(await direct.locator('li[data-grouping="personal"]').count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await direct.close();
+    }
+  });
+
   it('is usable 375 px wide and in dark mode', async () => {
     const phone = await launchBrowser({ width: 375, height: 740, dark: true });
     try {
