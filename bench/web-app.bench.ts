@@ -59,6 +59,13 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
         const run = await timedQueueRun(db, registry, ctx.log);
         ctx.log(`web-app: processed in ${run.seconds.toFixed(0)} s (${run.report.written} documents)`);
 
+        // The app's views are built once before the clock runs: the measurement is of a
+        // user opening the app, not of the first index build (timed apart).
+        const v0 = performance.now();
+        await db.scope.view('rd_mail', 'inbox_by_grouping', { limit: 1 });
+        await db.scope.view('rd_mail', 'contacts_by_rank', { limit: 1 });
+        const viewSeconds = (performance.now() - v0) / 1000;
+        ctx.log(`web-app: views built in ${viewSeconds.toFixed(0)} s`);
         const app = await startAppServer({ couchUrl: couch.url, db: name, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: 0, logger: silentLogger });
         const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
         try {
@@ -82,7 +89,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
             inflow.push(await paintedAt('ul.groupings li'));
           }
           await page.goto(`${app.url}#/g/personal`);
-          await page.waitForSelector('ul.conversations li');
+          await page.waitForSelector('ul.conversations li', { timeout: 120_000 });
           const convIds = await page.locator('ul.conversations li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-conv') ?? ''));
           const conversation: number[] = [];
           for (let i = 0; i < loads; i++) {
@@ -98,6 +105,8 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
             { name: 'web.inflow.painted.p95', value: p95(inflow), unit: 'ms' },
             { name: 'web.conversation.painted.median', value: median(conversation), unit: 'ms', notes: `goal ≤ 200 ms; ${(median(conversation) / base).toFixed(2)} × baseline` },
             { name: 'web.conversation.painted.p95', value: p95(conversation), unit: 'ms' },
+            { name: 'web.queue.processing', value: run.seconds, unit: 's', notes: `${load.stored} messages, ${run.report.written} documents` },
+            { name: 'web.views.first-build', value: viewSeconds, unit: 's', notes: 'inbox_by_grouping + contacts_by_rank' },
           ];
           return rows;
         } finally {

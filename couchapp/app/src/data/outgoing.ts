@@ -57,7 +57,9 @@ export const formatAddresses = (list: Address[]): string => list.map((a) => (a.n
 
 function quote(m: Message): string {
   const when = m.timestamp ? new Date(m.timestamp * 1000).toUTCString() : 'an unknown date';
-  const own = m.parts ? m.parts.filter((p) => p.type === 'text').map((p) => p.text).join('\n\n') : m.text;
+  // The sender's own words (their quotes and signature are not quoted again), blank
+  // runs collapsed: text made from HTML is full of them.
+  const own = (m.parts ? m.parts.filter((p) => p.type === 'text').map((p) => p.text).join('\n\n') : m.text).replace(/\n\s*\n(\s*\n)+/g, '\n\n').trim();
   return `\n\nOn ${when}, ${m.from?.name || m.from?.address || 'someone'} wrote:\n${own.split('\n').map((l) => `> ${l}`).join('\n')}\n`;
 }
 
