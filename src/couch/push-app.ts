@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { RaindropError, errorCodes } from '../core/index.js';
 import type { Db } from './connect.js';
-import { getDoc } from './bulk-get.js';
+import { callCouch } from './connect.js';
+import { statusOf } from './couch-error.js';
 import { bulkWrite } from './bulk-write.js';
 import type { CouchDoc } from './documents.js';
 
@@ -42,24 +43,34 @@ export async function readAppFiles(dir: string): Promise<AppFile[]> {
 }
 
 /**
- * Installs the app as the attachments of `_design/rd_app`, only when a file changed: the
- * stored `rd_app_files` (name → SHA-256) says what the attachments hold.
+ * Installs the app as the attachments of `_design/rd_app`, only when a file changed
+ * (the stored attachments are read back and compared byte for byte: a few dozen KB). The
+ * design document holds nothing but its attachments: no field a server could take for
+ * code (the embedded server stores attachment-only design documents as data).
  */
 export async function pushApp(db: Db, files: readonly AppFile[]): Promise<{ written: boolean }> {
-  const hashes = Object.fromEntries(files.map((f) => [f.name, f.sha256]));
-  const current = await getDoc(db, appDesignDocId);
-  const stored = current?.rd_app_files as Record<string, string> | undefined;
-  if (stored && JSON.stringify(Object.entries(stored).sort()) === JSON.stringify(Object.entries(hashes).sort())) return { written: false };
+  const current = await callCouch(db.couch, `reading ${appDesignDocId}`, async () => {
+    try {
+      return (await db.scope.get(appDesignDocId, { attachments: true })) as unknown as CouchDoc;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  });
+  const stored = current?._attachments ?? {};
+  const same = current !== undefined
+    && Object.keys(current).every((k) => k.startsWith('_'))
+    && Object.keys(stored).length === files.length
+    && files.every((f) => stored[f.name]?.data === f.data.toString('base64') && stored[f.name]?.content_type === f.contentType);
+  if (same) return { written: false };
   const doc: CouchDoc = {
     _id: appDesignDocId,
     ...(current?._rev ? { _rev: current._rev } : {}),
-    language: 'javascript',
-    rd_app_files: hashes,
     _attachments: Object.fromEntries(files.map((f) => [f.name, { content_type: f.contentType, data: f.data.toString('base64') }])),
   };
   const [result] = await bulkWrite(db, [doc]);
   if (!result?.ok) {
-    throw new RaindropError(errorCodes.COUCH_HTTP, `installing the web app (${appDesignDocId}) failed${result && !result.conflict ? `: ${result.error}` : result ? ": another process wrote it at the same time" : ''}; run "raindrop init" again`);
+    throw new RaindropError(errorCodes.COUCH_HTTP, `installing the web app (${appDesignDocId}) failed${result && !result.conflict ? `: ${result.error}` : result ? ': another process wrote it at the same time' : ''}; run "raindrop init" again`);
   }
   return { written: true };
 }
