@@ -83,7 +83,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
           const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
           const page = await context.newPage();
           // Painted: the element is in the DOM and two animation frames have passed.
-          const paintedAt = (selector: string) => page.waitForSelector(selector).then(() => page.evaluate(() => new Promise<number>((r) => { const raf = (globalThis as unknown as { requestAnimationFrame(f: () => void): void }).requestAnimationFrame; raf(() => raf(() => r(performance.now()))); })));
+          const paintedAt = (selector: string) => page.waitForSelector(selector, { timeout: 10_000 }).then(() => page.evaluate(() => new Promise<number>((r) => { const raf = (globalThis as unknown as { requestAnimationFrame(f: () => void): void }).requestAnimationFrame; raf(() => raf(() => r(performance.now()))); })));
           const baseline: number[] = [];
           for (let i = 0; i < loads; i++) {
             await page.goto(app.url);
@@ -105,13 +105,23 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
           await page.click('ul.groupings li a');
           await page.waitForSelector('ul.conversations li', { timeout: 120_000 });
           const convIds = await page.locator('ul.conversations li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-conv') ?? ''));
+          ctx.log(`web-app: inflow painted, median ${median(inflow).toFixed(0)} ms, p95 ${p95(inflow).toFixed(0)} ms; baseline ${median(baseline).toFixed(0)} ms`);
           const conversation: number[] = [];
+          let failed = 0;
           for (let i = 0; i < loads; i++) {
             const id = convIds[i % convIds.length] as string;
             await page.goto(`${app.url}#/c/${encodeURIComponent(id)}`);
             await page.reload();
-            conversation.push(await paintedAt('article.message'));
+            try {
+              conversation.push(await paintedAt('article.message'));
+            } catch (err) {
+              failed++;
+              await page.screenshot({ path: join(projectRoot, 'bench', 'results', `web-app-conversation-failed-${i}.png`) }).catch(() => undefined);
+              ctx.log(`web-app: conversation ${id} did not show: ${(err as Error).message.split('\n')[0]}; page: ${(await page.locator('main').textContent().catch(() => ''))?.slice(0, 200)}`);
+            }
           }
+          if (conversation.length === 0) conversation.push(Number.NaN);
+          ctx.log(`web-app: ${failed} of ${loads} conversation loads failed`);
           const base = median(baseline);
           const rows: Measurement[] = [
             { name: 'web.login-form.painted.median', value: base, unit: 'ms', notes: `baseline: the app with no data, ${loads} loads` },
