@@ -22,6 +22,8 @@ export interface Grouping {
 
 export interface ConvSummary {
   _id: string;
+  /** ["conv", the smallest Message-ID]: the conversation's key (not first_id, the first by date). */
+  rd_key: [string, string];
   subject: string | null;
   participants: Address[];
   message_ids: string[];
@@ -238,6 +240,9 @@ export const actions = {
   delete: (db: Database, ids: readonly string[], deleted: boolean) => db.markItems(ids.map(messageKey), 'rd.msg.deleted', { deleted }),
   bulkSender: (db: Database, address: string, bulk: boolean) => db.markItems([['identity', ['email', address.toLowerCase()]]], 'rd.identity.sender-flags', { bulk }),
 };
+
+/** The key value a conversation is found by (its summary's id is computed from it). */
+export const convIdOf = (s: ConvSummary): string => s.rd_key[1];
 
 /** The live (not deleted) messages of a conversation: what an action on it applies to. */
 export function liveMessageIds(s: ConvSummary): string[] {

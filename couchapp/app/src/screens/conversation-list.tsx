@@ -2,7 +2,7 @@
  * with participants, subject, preview, count, unread, flag, attachment marker and date;
  * select several and act on them. Live on conversation summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, liveMessageIds, loadPage, type ConvRow, type Page } from '../data/mail.js';
+import { actions, convIdOf, liveMessageIds, loadPage, type ConvRow, type Page } from '../data/mail.js';
 import type { JsonValue } from '../data/ids.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { participants, shortDate } from '../ui/format.js';
@@ -56,7 +56,7 @@ export function ConversationList({ grouping }: { grouping: string }) {
     else n.add(id);
     return n;
   });
-  const open = () => rows[cursor] && go(href.conversation(rows[cursor].summary.first_id, grouping));
+  const open = () => rows[cursor] && go(href.conversation(convIdOf(rows[cursor].summary), grouping));
   useKeys({
     j: () => setCursor((c) => Math.min(c + 1, rows.length - 1)),
     k: () => setCursor((c) => Math.max(c - 1, 0)),
@@ -87,9 +87,9 @@ export function ConversationList({ grouping }: { grouping: string }) {
             const s = r.summary;
             const flagged = (s.flagged_ids?.length ?? 0) > 0;
             return (
-              <li key={s._id} data-conv={s.first_id} class={`${s.unread_count > 0 ? 'unread' : ''} ${i === cursor ? 'cursor' : ''} ${selected.has(s._id) ? 'selected' : ''}`}>
+              <li key={s._id} data-conv={convIdOf(s)} class={`${s.unread_count > 0 ? 'unread' : ''} ${i === cursor ? 'cursor' : ''} ${selected.has(s._id) ? 'selected' : ''}`}>
                 <input type="checkbox" aria-label={`Select "${s.subject ?? '(no subject)'}"`} checked={selected.has(s._id)} onChange={() => toggle(s._id)} />
-                <a href={href.conversation(s.first_id, grouping)} onClick={() => setCursor(i)}>
+                <a href={href.conversation(convIdOf(s), grouping)} onClick={() => setCursor(i)}>
                   <span class="who">{participants(s.participants)}{s.message_count > 1 && <span class="count"> ({s.message_count})</span>}</span>
                   <span class="subject">{s.subject || '(no subject)'}</span>
                   <span class="preview">{r.preview}</span>

@@ -93,7 +93,7 @@ export function ConversationScreen({ id, from }: { id: string; from?: string }) 
   if (conv === null) return <p class="empty">This conversation is not (or no longer) here. <a href={href.inflow()}>Back to the inflow</a></p>;
   const sender = latest?.from?.address;
   return (
-    <section aria-labelledby="conv-title" class="conversation" data-conv={conv.summary.first_id}>
+    <section aria-labelledby="conv-title" class="conversation" data-conv={conv.summary.rd_key[1]}>
       <div class="toolbar">
         <button type="button" class="back" onClick={back} aria-label="Back to the list">←</button>
         <h1 id="conv-title">{conv.summary.subject || '(no subject)'}</h1>
