@@ -73,7 +73,7 @@ interface LoadResult {
 }
 
 /** Stores the files as raw items in import-sized batches; times the store calls only. */
-async function loadRaw(registry: SchemaRegistry, db: Db, files: readonly string[]): Promise<LoadResult> {
+export async function loadRaw(registry: SchemaRegistry, db: Db, files: readonly string[]): Promise<LoadResult> {
   const result: LoadResult = { seconds: 0, stored: 0, duplicate: 0, refused: 0, bytes: 0 };
   let batch: RawMessage[] = [];
   let batchBytes = 0;

@@ -23,8 +23,15 @@ import { corpusCountsBenchmark } from './corpus-counts.js';
 import { threadingCheckBenchmark } from './threading-check.js';
 import { statusCountsBenchmark } from './status-counts.bench.js';
 import { smtpSendBenchmark } from './smtp-send.bench.js';
+import { webAppBenchmark } from './web-app.bench.js';
 
 const config = loadConfig();
+/** The admin login in a --couch URL, for the benchmarks that log in like a browser. */
+function loginFromUrl(url: string | undefined): { username: string; password: string } | undefined {
+  if (!url) return undefined;
+  const u = new URL(url);
+  return u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined;
+}
 const scratch = await mkdtemp(join(tmpdir(), 'raindrop-bench-'));
 const server = await openServer({ couchUrl: config.couchUrl, dataDir: config.couchUrl ? config.dataDir : scratch, owner: 'command' });
 // The embedded server beside a configured CouchDB, for the ceilings only.
@@ -45,7 +52,7 @@ try {
   }
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch), webAppBenchmark(server.couch, server.credentials ?? loginFromUrl(config.couchUrl))];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.

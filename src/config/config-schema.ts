@@ -160,3 +160,6 @@ export const configFileSchema = {
  * but not on it, so a local CouchDB and Raindrop can run side by side. */
 export const defaultServePort = 5994;
 export const defaultDbName = 'raindrop';
+/** Default port of the web app `raindrop serve` opens (the app and the CouchDB API on one
+ * origin): next to the embedded server's. */
+export const defaultAppPort = 5995;

@@ -13,7 +13,8 @@ interface ViewSource {
   reduce?: string;
 }
 
-/** Reads `<dir>/<ddoc>/views/<view>/{map,reduce}.js` into design documents. */
+/** Reads `<dir>/<ddoc>/views/<view>/{map,reduce}.js` and an optional
+ * `<dir>/<ddoc>/validate_doc_update.js` into design documents. */
 export async function readDesignDocs(dir: string): Promise<CouchDoc[]> {
   const docs: CouchDoc[] = [];
   for (const name of (await readdir(dir)).sort()) {
@@ -24,7 +25,8 @@ export async function readDesignDocs(dir: string): Promise<CouchDoc[]> {
       const reduce = await readFile(join(viewsDir, view, 'reduce.js'), 'utf8').then((s) => s.trim(), () => undefined);
       views[view] = reduce === undefined ? { map } : { map, reduce };
     }
-    docs.push({ _id: `_design/${name}`, language: 'javascript', views });
+    const validate = await readFile(join(dir, name, 'validate_doc_update.js'), 'utf8').then((s) => s.trim(), () => undefined);
+    docs.push({ _id: `_design/${name}`, language: 'javascript', views, ...(validate === undefined ? {} : { validate_doc_update: validate }) });
   }
   return docs;
 }

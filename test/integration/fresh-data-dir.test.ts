@@ -93,6 +93,13 @@ const cases: Case[] = [
     },
   },
   { command: 'outbox', args: () => ['outbox', '--json'] },
+  {
+    command: 'user',
+    args: async (dir) => {
+      await writeFile(join(dir, 'pw'), 'a long member password\n', { mode: 0o600 });
+      return ['user', 'add', `fresh${Date.now().toString(36)}`, '--password-file', join(dir, 'pw')];
+    },
+  },
 ];
 
 async function freshRun(index: number, c: Case): Promise<CliResult> {

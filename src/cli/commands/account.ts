@@ -103,7 +103,7 @@ function requireName(name: string | undefined): string {
   return name;
 }
 
-async function readSecret(prompt: string): Promise<string> {
+export async function readSecret(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (stdin.isTTY) {
     process.stderr.write(prompt);

@@ -14,6 +14,10 @@ import { watchAccount } from '../../protocols/imap/watch.js';
 import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
 import { watchExtensionDirs } from '../watch-extension-dirs.js';
 import { Sender } from '../../protocols/smtp/sender.js';
+import { projectRoot } from '../../core/entry-points.js';
+import { readAppFiles } from '../../couch/push-app.js';
+import { defaultAppPort } from '../../config/index.js';
+import { startAppServer } from '../../web/app-server.js';
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -142,15 +146,20 @@ directories (installed with "raindrop init --extensions DIR", or given with
 at once.
 Other raindrop commands find a running serve through the data directory.
 
+The web app is served at http://127.0.0.1:5995/ (--app-port) with the CouchDB API on the
+same origin; log in there with a CouchDB login (the admin, or a member made with
+"raindrop user add").
+
 Options:
   --port N        port for the embedded server (0: any free port)
+  --app-port N    port for the web app (default ${defaultAppPort}; 0: any free port)
   --import PATH   import mail from PATH before the queue starts (repeatable; mail
                   already stored is skipped, so this is safe on every start)
 
 Examples:
   raindrop serve
   raindrop serve --data-dir ./mail-data --port 6001`,
-  options: { port: { type: 'string' }, import: { type: 'string', multiple: true } },
+  options: { port: { type: 'string' }, 'app-port': { type: 'string' }, import: { type: 'string', multiple: true } },
   async run(ctx, values) {
     const server = await ctx.openServer('serve');
     try {
@@ -161,47 +170,56 @@ Examples:
         );
       }
       const report = await installDatabase(server.couch, ctx.config.db, ctx.config.extensions, ctx.logger);
-      const login = server.credentials
-        ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials")`
-        : 'log in with the credentials of the configured CouchDB';
-      ctx.output.data(
-        { url: server.couch.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
-        `Raindrop is serving ${server.couch.url}/${report.db}\n${login}\nPress Ctrl-C to stop.`,
-      );
-      const importPathsGiven = Array.isArray(values.import) ? values.import.map(String) : [];
-      if (importPathsGiven.length > 0) {
-        const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
-        try {
-          const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
-          ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
-        } finally {
-          await registry.close();
+      const appPort = values['app-port'] === undefined ? defaultAppPort : Number(values['app-port']);
+      if (!Number.isInteger(appPort) || appPort < 0 || appPort > 65535) {
+        throw new RaindropError(errorCodes.USAGE, `--app-port must be a port number (0 to 65535), got "${String(values['app-port'])}"`);
+      }
+      const app = await startAppServer({ couchUrl: server.couch.url, db: report.db, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: appPort, logger: ctx.logger });
+      try {
+        const login = server.credentials
+          ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials"); "raindrop user add NAME" makes a login that can only read mail and triage it`
+          : 'log in with a login of the configured CouchDB ("raindrop user add NAME" makes one that can only read mail and triage it)';
+        ctx.output.data(
+          { url: server.couch.url, app_url: app.url, db: report.db, embedded: server.embedded !== undefined, username: server.credentials?.username ?? null, pid: process.pid },
+          `Raindrop is serving the web app at ${app.url}\n${login}\nCouchDB API: ${server.couch.url}/${report.db} (also at ${app.url}${report.db})\nPress Ctrl-C to stop.`,
+        );
+        const importPathsGiven = Array.isArray(values.import) ? values.import.map(String) : [];
+        if (importPathsGiven.length > 0) {
+          const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
+          try {
+            const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
+            ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
+          } finally {
+            await registry.close();
+          }
         }
+        if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
+        // An embedded server whose supervisor gave up serves nothing any more: serve stops
+        // too, with the reason, rather than run on as a half-alive service (the queue and
+        // the sync retrying against a closed port forever).
+        let gaveUp: RaindropError | undefined;
+        const serverFailed = server.failed.then((error) => {
+          gaveUp = error;
+          ctx.logger.error('the embedded server keeps crashing; raindrop serve stops', { error: error.message });
+        });
+        const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed]) };
+        const stillRunning = await runUntilStopped(partsCtx, {
+          queue: runQueueUntilStopped(partsCtx, server),
+          'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+          'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
+        });
+        if (gaveUp) {
+          throw new RaindropError(errorCodes.EMBEDDED_START, `${gaveUp.message}\nraindrop serve stopped: nothing serves ${ctx.config.dataDir} any more. Fix the cause above (a full disk, a damaged database) and start it again.`, { cause: gaveUp });
+        }
+        if (stillRunning.length > 0) {
+          ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
+          return exitCodes.failure;
+        }
+        ctx.logger.info('stopped');
+        return exitCodes.ok;
+      } finally {
+        await app.close();
       }
-      if (Object.keys(ctx.config.accounts).length > 0) ctx.logger.info(`syncing ${Object.keys(ctx.config.accounts).length} mail account(s)`);
-      // An embedded server whose supervisor gave up serves nothing any more: serve stops
-      // too, with the reason, rather than run on as a half-alive service (the queue and
-      // the sync retrying against a closed port forever).
-      let gaveUp: RaindropError | undefined;
-      const serverFailed = server.failed.then((error) => {
-        gaveUp = error;
-        ctx.logger.error('the embedded server keeps crashing; raindrop serve stops', { error: error.message });
-      });
-      const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed]) };
-      const stillRunning = await runUntilStopped(partsCtx, {
-        queue: runQueueUntilStopped(partsCtx, server),
-        'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-        'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
-      });
-      if (gaveUp) {
-        throw new RaindropError(errorCodes.EMBEDDED_START, `${gaveUp.message}\nraindrop serve stopped: nothing serves ${ctx.config.dataDir} any more. Fix the cause above (a full disk, a damaged database) and start it again.`, { cause: gaveUp });
-      }
-      if (stillRunning.length > 0) {
-        ctx.logger.error(`stopping took longer than ${cliLimits.shutdownGraceMs / 1000} s; still waiting for: ${stillRunning.join(', ')}. Nothing is lost (unfinished work is redone on the next start); exiting anyway`);
-        return exitCodes.failure;
-      }
-      ctx.logger.info('stopped');
-      return exitCodes.ok;
     } finally {
       await server.release();
     }

@@ -12,6 +12,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from './json-response.js';
 import { SESSION_BODY_LIMIT_BYTES, SESSION_REFRESH_FRACTION, SESSION_TIMEOUT_S } from './limits.js';
+import type { MemberAccess } from './member-access.js';
+import type { Member, MemberStore } from './member-store.js';
 
 export const SESSION_COOKIE = 'AuthSession';
 export const EMBEDDED_VENDOR_NAME = 'Raindrop embedded server (express-pouchdb)';
@@ -26,6 +28,8 @@ export interface AuthGateOptions {
   version: string;
   /** Receives authenticated requests only, with their credentials removed. */
   next: RequestHandler;
+  /** Users besides the admin (the web app's member login) and what they may do. */
+  members?: { store: MemberStore; access: MemberAccess };
   /** Clock in milliseconds; tests move it to expire cookies. */
   now?: () => number;
 }
@@ -33,8 +37,8 @@ export interface AuthGateOptions {
 type Authentication =
   | { kind: 'anonymous' }
   | { kind: 'rejected' }
-  | { kind: 'basic'; name: string }
-  | { kind: 'cookie'; name: string; expiresAt: number };
+  | { kind: 'basic'; name: string; member?: Member }
+  | { kind: 'cookie'; name: string; expiresAt: number; member?: Member };
 
 const ADMIN_ROLES = ['_admin'];
 const AUTH_HANDLERS = ['cookie', 'default'];
@@ -59,27 +63,40 @@ export function createAuthGate(options: AuthGateOptions): RequestHandler {
     return nameOk && passwordOk;
   };
 
+  const memberLogin = (name: string, password: string): Member | undefined =>
+    name === options.username ? undefined : options.members?.store.verify(name, password);
+  // A member's cookie key holds their derived key: a new password ends their sessions.
+  const keyFor = (name: string): string | undefined => {
+    if (name === options.username) return cookieKey;
+    const member = options.members?.store.get(name);
+    return member ? `${options.cookieSecret}\n${member.derived_key}` : undefined;
+  };
+
   const authenticate = (req: IncomingMessage): Authentication => {
     const header = req.headers.authorization;
     if (header !== undefined) {
       const basic = parseBasic(header);
-      return basic && credentialsMatch(basic.name, basic.password)
-        ? { kind: 'basic', name: basic.name }
-        : { kind: 'rejected' };
+      if (basic && credentialsMatch(basic.name, basic.password)) return { kind: 'basic', name: basic.name };
+      const member = basic ? memberLogin(basic.name, basic.password) : undefined;
+      return member && basic ? { kind: 'basic', name: basic.name, member } : { kind: 'rejected' };
     }
     const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (cookie === undefined) return { kind: 'anonymous' };
-    const session = verifySessionCookie(cookie, cookieKey, now());
+    const claimed = cookieName(cookie);
+    const key = claimed === undefined ? undefined : keyFor(claimed);
+    const session = key === undefined ? undefined : verifySessionCookie(cookie, key, now());
     // A stale or forged cookie makes the request anonymous, as in CouchDB.
-    return session && session.name === options.username
-      ? { kind: 'cookie', name: session.name, expiresAt: session.expiresAt }
-      : { kind: 'anonymous' };
+    if (!session) return { kind: 'anonymous' };
+    if (session.name === options.username) return { kind: 'cookie', name: session.name, expiresAt: session.expiresAt };
+    const member = options.members?.store.get(session.name);
+    return member ? { kind: 'cookie', name: session.name, expiresAt: session.expiresAt, member } : { kind: 'anonymous' };
   };
 
   const sessionCookie = (name: string): string => {
     const expiresAt = Math.floor(now() / 1000) + SESSION_TIMEOUT_S;
-    return cookieHeader(signSessionCookie(name, expiresAt, cookieKey), SESSION_TIMEOUT_S);
+    return cookieHeader(signSessionCookie(name, expiresAt, keyFor(name) ?? cookieKey), SESSION_TIMEOUT_S);
   };
+  const rolesOf = (auth: Authentication): string[] => ('member' in auth && auth.member ? auth.member.roles : ADMIN_ROLES);
 
   const handleSession = (req: IncomingMessage, res: ServerResponse, auth: Authentication): void => {
     switch (req.method) {
@@ -89,7 +106,7 @@ export function createAuthGate(options: AuthGateOptions): RequestHandler {
         const name = auth.kind === 'basic' || auth.kind === 'cookie' ? auth.name : null;
         return sendJson(res, 200, {
           ok: true,
-          userCtx: { name, roles: name === null ? [] : ADMIN_ROLES },
+          userCtx: { name, roles: name === null ? [] : rolesOf(auth) },
           info: {
             authentication_handlers: AUTH_HANDLERS,
             ...(name === null ? {} : { authenticated: auth.kind === 'cookie' ? 'cookie' : 'default' }),
@@ -98,11 +115,13 @@ export function createAuthGate(options: AuthGateOptions): RequestHandler {
       }
       case 'POST':
         return readLogin(req, res, (login) => {
-          if (!login || !credentialsMatch(login.name, login.password)) {
+          const admin = login !== undefined && credentialsMatch(login.name, login.password);
+          const member = login && !admin ? memberLogin(login.name, login.password) : undefined;
+          if (!login || (!admin && !member)) {
             return sendJson(res, 401, badCredentials);
           }
           res.setHeader('Set-Cookie', sessionCookie(login.name));
-          sendJson(res, 200, { ok: true, name: login.name, roles: ADMIN_ROLES });
+          sendJson(res, 200, { ok: true, name: login.name, roles: member ? member.roles : ADMIN_ROLES });
         });
       case 'DELETE':
         res.setHeader('Set-Cookie', cookieHeader('', 0));
@@ -127,7 +146,17 @@ export function createAuthGate(options: AuthGateOptions): RequestHandler {
         res.setHeader('Set-Cookie', sessionCookie(auth.name));
       }
       stripCredentials(req);
-      options.next(req, res);
+      const forward = () => options.next(req, res);
+      const failed = (error: unknown) => {
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', reason: String(error) });
+        else res.destroy();
+      };
+      const members = options.members;
+      if (members && auth.member) return void members.access.memberRequest(req, res, auth.member, forward).catch(failed);
+      if (members) {
+        return void members.access.adminRequest(req, res, forward).then((answered) => answered || forward(), failed);
+      }
+      forward();
     } catch (error) {
       // The reason stays generic: an exception's text can hold paths and internals.
       process.stderr.write(`auth gate: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -158,6 +187,12 @@ export function verifySessionCookie(
   const expiresAt = Number.parseInt(expiresHex, 16);
   if (!Number.isSafeInteger(expiresAt) || expiresAt * 1000 <= nowMs) return undefined;
   return { name: Buffer.from(encodedName, 'base64url').toString('utf8'), expiresAt };
+}
+
+/** The name a cookie claims, before its signature is checked with that user's key. */
+function cookieName(value: string): string | undefined {
+  const encoded = value.split('.')[0];
+  return encoded ? Buffer.from(encoded, 'base64url').toString('utf8') : undefined;
 }
 
 function needsRefresh(expiresAt: number, nowMs: number): boolean {

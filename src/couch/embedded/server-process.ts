@@ -19,6 +19,8 @@ import { sendJson } from './json-response.js';
 import { installPouchGuards } from './pouchdb-guards.js';
 import { createRequestPolicy } from './request-policy.js';
 import { KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
+import { createMemberAccess, loadValidateDocUpdate } from './member-access.js';
+import { MemberStore } from './member-store.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -88,12 +90,21 @@ async function start(options: ChildStartOptions): Promise<void> {
   app.use(jsonErrors);
   const { version } = require('express-pouchdb/package.json') as { version: string };
 
+  const store = new MemberStore(join(options.dataDir, 'members.json'));
   const gate = createAuthGate({
     username: options.username,
     password: options.password,
     cookieSecret: options.cookieSecret,
     version,
     next: createRequestPolicy(app),
+    members: {
+      store,
+      access: createMemberAccess({
+        store,
+        validate: await loadValidateDocUpdate(),
+        adminAuthorization: `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`,
+      }),
+    },
   });
 
   const listening = createServer(gate);

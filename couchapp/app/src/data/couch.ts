@@ -1,0 +1,158 @@
+/**
+ * The one module that speaks to CouchDB (or Raindrop's embedded server): sessions,
+ * documents by computed id, the few view queries the screens make, user-state writes and
+ * the changes feed. Everything goes through CouchDB's HTTP API on the page's origin with
+ * the session cookie; nothing else in the app calls fetch.
+ */
+import { docIdFor, keyTypeRange, type JsonValue, type RdKey } from './ids.js';
+import { applyUserItem, type CouchDoc } from './user-state.js';
+
+export type { CouchDoc } from './user-state.js';
+
+export class CouchError extends Error {
+  constructor(readonly status: number, readonly error: string, reason: string) {
+    super(reason);
+  }
+}
+
+export interface Where {
+  /** Database name. */
+  db: string;
+  /** True when `raindrop serve` serves the app (its extra endpoints exist). */
+  served: boolean;
+}
+
+/** Where the app runs: `/<db>/_design/<ddoc>/index.html` straight from CouchDB, or `/`
+ * from `raindrop serve`, which names the database in a meta tag. */
+export function locate(): Where {
+  const direct = /^\/([^/]+)\/_design\/[^/]+\//.exec(location.pathname);
+  if (direct?.[1]) return { db: decodeURIComponent(direct[1]), served: false };
+  const meta = document.querySelector('meta[name="raindrop-db"]')?.getAttribute('content') ?? '';
+  return { db: meta || 'raindrop', served: true };
+}
+
+let onUnauthorized: () => void = () => undefined;
+/** Called when the server answers 401 to a request made with a session: it ended. */
+export function whenSessionEnds(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
+  }
+  if (signal) init.signal = signal;
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: 'bad_response', reason: text.slice(0, 200) };
+  }
+  if (!res.ok) {
+    const e = (data ?? {}) as { error?: string; reason?: string };
+    if (res.status === 401 && path !== '/_session') onUnauthorized();
+    throw new CouchError(res.status, e.error ?? 'http_error', e.reason ?? `${method} ${path}: HTTP ${res.status}`);
+  }
+  return data as T;
+}
+
+const q = (params: Record<string, JsonValue | undefined>): string =>
+  Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${encodeURIComponent(typeof v === 'string' && k !== 'startkey' && k !== 'endkey' && k !== 'key' ? v : JSON.stringify(v))}`)
+    .join('&');
+
+export interface Session {
+  name: string | null;
+  roles: string[];
+}
+
+export const session = {
+  async current(): Promise<Session> {
+    const r = await call<{ userCtx: Session }>('GET', '/_session');
+    return r.userCtx;
+  },
+  async login(name: string, password: string): Promise<Session> {
+    const r = await call<{ name: string | null; roles: string[] }>('POST', '/_session', { name, password });
+    return { name: r.name ?? name, roles: r.roles };
+  },
+  async logout(): Promise<void> {
+    await call('DELETE', '/_session');
+  },
+};
+
+export class Database {
+  readonly base: string;
+  constructor(readonly where: Where) {
+    this.base = `/${encodeURIComponent(where.db)}`;
+  }
+
+  /** Documents by id, in the order asked, undefined where missing or deleted. */
+  async docs(ids: readonly string[]): Promise<Map<string, CouchDoc>> {
+    const out = new Map<string, CouchDoc>();
+    if (ids.length === 0) return out;
+    const r = await call<{ rows: Array<{ id?: string; doc?: CouchDoc | null }> }>('POST', `${this.base}/_all_docs?include_docs=true`, { keys: [...new Set(ids)] });
+    for (const row of r.rows) if (row.doc && row.id) out.set(row.id, row.doc);
+    return out;
+  }
+
+  async doc(key: RdKey, schemaId: string): Promise<CouchDoc | undefined> {
+    return (await this.docs([docIdFor(key, schemaId)])).get(docIdFor(key, schemaId));
+  }
+
+  /** Every document of one key type (all schemas), by id range: no view needed. */
+  async byKeyType(keyType: string): Promise<CouchDoc[]> {
+    const r = await call<{ rows: Array<{ doc?: CouchDoc }> }>('GET', `${this.base}/_all_docs?${q({ ...keyTypeRange(keyType), include_docs: true })}`);
+    return r.rows.flatMap((row) => (row.doc ? [row.doc] : []));
+  }
+
+  async view<V>(ddoc: string, view: string, params: Record<string, JsonValue | undefined>): Promise<{ rows: Array<{ id: string; key: JsonValue; value: V; doc?: CouchDoc }> }> {
+    return call('GET', `${this.base}/_design/${ddoc}/_view/${view}?${q(params)}`);
+  }
+
+  /**
+   * Writes the user's value into one user-state document per key (rd.msg.seen, ...),
+   * as `raindrop mark` does; a conflict re-reads and merges again.
+   */
+  async markItems(keys: readonly RdKey[], schemaId: string, fields: Record<string, JsonValue>): Promise<number> {
+    let pending = [...keys];
+    let written = 0;
+    for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
+      const stored = await this.docs(pending.map((k) => docIdFor(k, schemaId)));
+      const docs = pending.flatMap((k) => {
+        const next = applyUserItem(stored.get(docIdFor(k, schemaId)), k, schemaId, fields);
+        return next ? [next] : [];
+      });
+      if (docs.length === 0) return written;
+      const results = await call<Array<{ id: string; ok?: boolean; error?: string; reason?: string }>>('POST', `${this.base}/_bulk_docs`, { docs });
+      const conflicted = new Set(results.filter((r) => r.error === 'conflict').map((r) => r.id));
+      const failed = results.find((r) => r.error && r.error !== 'conflict');
+      if (failed) throw new CouchError(403, failed.error ?? 'error', failed.reason ?? `writing ${failed.id} failed`);
+      written += results.filter((r) => r.ok).length;
+      pending = pending.filter((k) => conflicted.has(docIdFor(k, schemaId)));
+    }
+    return written;
+  }
+
+  /** Writes a whole document (drafts, outgoing mail): the caller built it. */
+  async put(doc: CouchDoc): Promise<string> {
+    const r = await call<{ rev: string }>('PUT', `${this.base}/${encodeURIComponent(doc._id)}`, doc);
+    return r.rev;
+  }
+
+  async info(): Promise<{ update_seq: string | number; doc_count: number }> {
+    return call('GET', this.base);
+  }
+
+  /** One long-poll of the changes feed: the ids changed since `since`, and the next
+   * `since` to pass back. Sequences are opaque: never compared, only passed back. */
+  async changesSince(since: string | number, signal: AbortSignal): Promise<{ ids: string[]; last: string | number }> {
+    const r = await call<{ results: Array<{ id: string }>; last_seq: string | number }>(
+      'GET', `${this.base}/_changes?${q({ feed: 'longpoll', since: String(since), timeout: 25000, limit: 500 })}`, undefined, signal);
+    return { ids: r.results.map((c) => c.id), last: r.last_seq };
+  }
+}

@@ -1,0 +1,90 @@
+/** The shell: session check, login, navigation, toasts, shortcut help, live feed. */
+import { Fragment, render } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { Database, locate, session, whenSessionEnds, type Session } from './data/couch.js';
+import { LiveFeed } from './data/live.js';
+import { App, type Toast } from './ui/app-context.js';
+import { go, href, useRoute } from './ui/router.js';
+import { shortcutHelp, useKeys } from './ui/keys.js';
+import { Login } from './screens/login.js';
+import { Inflow } from './screens/inflow.js';
+import { ConversationList } from './screens/conversation-list.js';
+import { ConversationScreen } from './screens/conversation.js';
+import { Contacts, Lists, Status } from './screens/directory.js';
+import { Compose } from './screens/compose.js';
+
+const toastMs = 10_000;
+
+function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
+  const db = useMemo(() => new Database(locate()), []);
+  const live = useMemo(() => new LiveFeed(db), [db]);
+  const [toast, setToast] = useState<Toast | undefined>();
+  const [help, setHelp] = useState(false);
+  const route = useRoute();
+  useEffect(() => {
+    live.start();
+    return () => live.close();
+  }, [live]);
+  useEffect(() => {
+    if (!toast) return;
+    const t = setTimeout(() => setToast(undefined), toastMs);
+    return () => clearTimeout(t);
+  }, [toast]);
+  useKeys({ '?': () => setHelp((h) => !h), c: () => go(href.compose()), Escape: () => setHelp(false), i: () => go(href.inflow()) });
+  const ctx = useMemo(() => ({ db, live, user, toast: setToast }), [db, live, user]);
+  let screen;
+  switch (route.screen) {
+    case 'inflow': screen = <Inflow />; break;
+    case 'list': screen = <ConversationList grouping={route.grouping} />; break;
+    case 'conversation': screen = <ConversationScreen id={route.id} {...(route.from ? { from: route.from } : {})} />; break;
+    case 'compose': screen = <Compose route={route} />; break;
+    case 'contacts': screen = <Contacts />; break;
+    case 'lists': screen = <Lists />; break;
+    case 'status': screen = <Status />; break;
+  }
+  return (
+    <App.Provider value={ctx}>
+      <header class="top">
+        <a class="brand" href={href.inflow()}>Raindrop</a>
+        <nav aria-label="Main">
+          <a href={href.inflow()} aria-current={route.screen === 'inflow' ? 'page' : undefined}>Inflow</a>
+          <a href="#/contacts" aria-current={route.screen === 'contacts' ? 'page' : undefined}>Contacts</a>
+          <a href="#/lists" aria-current={route.screen === 'lists' ? 'page' : undefined}>Lists</a>
+          <a href="#/status" aria-current={route.screen === 'status' ? 'page' : undefined}>Status</a>
+          <a href={href.compose()} class="compose">Compose</a>
+        </nav>
+        <span class="user">{user}</span>
+        <button type="button" class="logout" onClick={onLogout}>Log out</button>
+      </header>
+      <main id="main">{screen}</main>
+      <div class="toast" role="status" aria-live="polite">
+        {toast && <>{toast.text}{toast.undo && <button type="button" class="undo" onClick={() => { toast.undo?.(); setToast({ text: 'Undone' }); }}>Undo</button>}</>}
+      </div>
+      {help && (
+        <dialog open class="help" aria-labelledby="help-title">
+          <h2 id="help-title">Keyboard shortcuts</h2>
+          <dl>{shortcutHelp.map(([k, what]) => <Fragment key={k}><dt><kbd>{k}</kbd></dt><dd>{what}</dd></Fragment>)}</dl>
+          <button type="button" onClick={() => setHelp(false)}>Close</button>
+        </dialog>
+      )}
+    </App.Provider>
+  );
+}
+
+function Root() {
+  const [state, setState] = useState<{ kind: 'loading' } | { kind: 'login'; ended: boolean } | { kind: 'in'; session: Session }>({ kind: 'loading' });
+  useEffect(() => {
+    whenSessionEnds(() => setState({ kind: 'login', ended: true }));
+    session.current().then(
+      (s) => setState(s.name ? { kind: 'in', session: s } : { kind: 'login', ended: false }),
+      () => setState({ kind: 'login', ended: false }),
+    );
+  }, []);
+  if (state.kind === 'loading') return <p class="loading" aria-busy="true">Loading…</p>;
+  if (state.kind === 'login') return <Login ended={state.ended} onLogin={(s) => setState({ kind: 'in', session: s })} />;
+  const logout = () => void session.logout().finally(() => setState({ kind: 'login', ended: false }));
+  return <Shell user={state.session.name ?? ''} onLogout={logout} />;
+}
+
+const mount = document.getElementById('app');
+if (mount) render(<Root />, mount);
