@@ -57,16 +57,17 @@ describe('raindrop CLI', () => {
     const first = await runCli(['init', ...args], env);
     expect(first.code, first.stderr).toBe(0);
     const ddocs = (await readdir(join(projectRoot, 'couchapp', 'ddocs'))).sort().map((d) => `_design/${d}`);
-    expect(JSON.parse(first.stdout)).toMatchObject({ db, created: true, designDocs: { written: ddocs } });
+    expect(JSON.parse(first.stdout)).toMatchObject({ db, created: true, designDocs: { written: ddocs }, app: { written: true } });
     const again = await runCli(['init', ...args], env);
-    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, designDocs: { written: [], unchanged: ddocs } });
+    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, designDocs: { written: [], unchanged: ddocs }, app: { written: false } });
     const status = await runCli(['status', ...args], env);
     expect(status.code, status.stderr).toBe(0);
     const parsed = JSON.parse(status.stdout) as { db: string; docCount: number; schemas: Record<string, number> };
     const schemaFiles = (await readdir(join(projectRoot, 'schemas'))).filter((f) => f.endsWith('.json')).length;
     const builtIns = (await readdir(join(projectRoot, 'extensions'))).filter((f) => f.endsWith('.js')).length;
-    // The design docs, one rd.core.schema document per schema file, one rd.ext.workqueue per built-in extension.
-    expect(parsed).toMatchObject({ db, docCount: ddocs.length + schemaFiles + builtIns, schemas: { 'rd.core.schema': schemaFiles } });
+    // The design docs, the web app's (_design/rd_app), one rd.core.schema document per
+    // schema file, one rd.ext.workqueue per built-in extension.
+    expect(parsed).toMatchObject({ db, docCount: ddocs.length + 1 + schemaFiles + builtIns, schemas: { 'rd.core.schema': schemaFiles } });
     expect(status.stdout).not.toContain(t.password);
     await t.couch.server.db.destroy(db);
   });
