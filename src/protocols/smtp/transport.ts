@@ -116,39 +116,49 @@ export async function openSmtp(account: AccountSettings, limits: SmtpLimits, log
     return open.conn;
   };
 
+  // One SMTP connection carries one transaction at a time: two passes of one sender at
+  // once (a timer and the feed) interleaved their commands on it and hung. Transactions
+  // wait their turn here.
+  let turn: Promise<unknown> = Promise.resolve();
+  const sendNow: SmtpLink['send'] = async (envelope, bytes, onHandedOver) => {
+    const conn = await ready();
+    if (open) open.used = true;
+    let offset = 0;
+    const chunk = 64 * 1024;
+    const source = new Readable({
+      read() {
+        if (offset >= bytes.length) {
+          this.push(null);
+          return;
+        }
+        this.push(bytes.subarray(offset, offset + chunk));
+        offset += chunk;
+      },
+    });
+    source.once('end', onHandedOver);
+    try {
+      const info = await new Promise<{ response?: unknown; accepted?: unknown[]; rejected?: unknown[] }>((resolve, reject) =>
+        conn.send(envelope, source, (err, result) => (err ? reject(err) : resolve(result as unknown as { response?: unknown; accepted?: unknown[]; rejected?: unknown[] }))),
+      );
+      return {
+        response: typeof info.response === 'string' ? info.response : '',
+        accepted: (info.accepted ?? []).map(String),
+        rejected: (info.rejected ?? []).map(String),
+      };
+    } catch (err) {
+      // After a failed transaction the connection is not trusted for the next one.
+      if (open?.conn === conn) open = undefined;
+      conn.close();
+      throw err;
+    }
+  };
+
   return {
     secret,
-    async send(envelope, bytes, onHandedOver) {
-      const conn = await ready();
-      if (open) open.used = true;
-      let offset = 0;
-      const chunk = 64 * 1024;
-      const source = new Readable({
-        read() {
-          if (offset >= bytes.length) {
-            this.push(null);
-            return;
-          }
-          this.push(bytes.subarray(offset, offset + chunk));
-          offset += chunk;
-        },
-      });
-      source.once('end', onHandedOver);
-      try {
-        const info = await new Promise<{ response?: unknown; accepted?: unknown[]; rejected?: unknown[] }>((resolve, reject) =>
-          conn.send(envelope, source, (err, result) => (err ? reject(err) : resolve(result as unknown as { response?: unknown; accepted?: unknown[]; rejected?: unknown[] }))),
-        );
-        return {
-          response: typeof info.response === 'string' ? info.response : '',
-          accepted: (info.accepted ?? []).map(String),
-          rejected: (info.rejected ?? []).map(String),
-        };
-      } catch (err) {
-        // After a failed transaction the connection is not trusted for the next one.
-        if (open?.conn === conn) open = undefined;
-        conn.close();
-        throw err;
-      }
+    send(envelope, bytes, onHandedOver) {
+      const result = turn.then(() => sendNow(envelope, bytes, onHandedOver));
+      turn = result.catch(() => undefined);
+      return result;
     },
     async verify() {
       try {
