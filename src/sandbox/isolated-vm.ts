@@ -23,7 +23,8 @@ export function sandboxInstallAdvice(nodeVersion = process.versions.node): strin
   const name = isolatedVmPackage(nodeVersion);
   const common = `npm 11 installs it only because package.json's allowScripts lists "isolated-vm"; reinstall with this Node: "rm -rf node_modules && npm ci"`;
   if (name === 'isolated-vm-node20') {
-    return `On Node 20 the sandbox (isolated-vm 5) is compiled during "npm ci": that needs a C++ toolchain (python3, make, g++) and Node's headers, and fails without them. ` +
+    return `On Node 20 the sandbox (isolated-vm 5) is compiled during "npm ci": that needs a C++ toolchain (python3, make, g++) and Node's headers, and fails without them ` +
+      `(node-gyp downloads the headers from nodejs.org; with no internet, point npm at local ones, e.g. "npm config set nodedir /usr" when /usr/include/node exists). ` +
       `Node 24 or 26 LTS need no compiler (a prebuilt binary is used). ${common}; on Node 20 start node with --no-node-snapshot (the raindrop command does).`;
   }
   return `On Node ${nodeVersion.split('.')[0]} the sandbox (isolated-vm 7) uses a prebuilt binary, no compiler needed: ` +

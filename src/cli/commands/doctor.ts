@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { serverInfo } from '../../couch/server-info.js';
 import { isolatedVmPackage, sandboxInstallAdvice } from '../../sandbox/isolated-vm.js';
-import type { Command } from '../command.js';
+import type { Command, CommandContext } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 
 interface Check {
@@ -18,17 +18,20 @@ const minimumNode = [20, 19] as const;
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'check Node, native modules and the CouchDB server',
-  help: `Usage: raindrop doctor [--json] [global options]
+  help: `Usage: raindrop doctor [--no-server] [--json] [global options]
 
 Checks the Node.js version, that native modules load, and that CouchDB answers (the
 configured one, or the embedded server, started for the check if none runs). Exit code 8
 when a check fails.
 
+  --no-server  check Node and the native modules only (npm ci runs this, so a sandbox
+               that failed to build stops the install instead of the first start)
+
 Examples:
   raindrop doctor
   raindrop doctor --couch http://admin:secret@127.0.0.1:5984 --json`,
-  options: {},
-  async run(ctx) {
+  options: { 'no-server': { type: 'boolean' } },
+  async run(ctx, values) {
     const checks: Check[] = [];
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     const nodeOk = major > minimumNode[0] || (major === minimumNode[0] && minor >= minimumNode[1]);
@@ -43,19 +46,23 @@ Examples:
         checks.push({ name: `native module ${name}`, ok: false, detail: `does not load (${(err as Error).message.split('\n')[0]}); ${advice}` });
       }
     }
-    try {
-      const server = await ctx.openServer();
-      try {
-        const info = await serverInfo(server.couch);
-        checks.push({ name: 'couchdb', ok: true, detail: `${server.couch.url} answers: ${info.vendor} ${info.version} (${server.source})` });
-      } finally {
-        await server.release();
-      }
-    } catch (err) {
-      checks.push({ name: 'couchdb', ok: false, detail: (err as Error).message });
-    }
+    if (values['no-server'] !== true) await checkServer(ctx, checks);
     const ok = checks.every((c) => c.ok);
     ctx.output.data({ ok, checks }, checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n'));
     return ok ? exitCodes.ok : exitCodes.checkFailed;
   },
 };
+
+async function checkServer(ctx: CommandContext, checks: Check[]): Promise<void> {
+  try {
+    const server = await ctx.openServer();
+    try {
+      const info = await serverInfo(server.couch);
+      checks.push({ name: 'couchdb', ok: true, detail: `${server.couch.url} answers: ${info.vendor} ${info.version} (${server.source})` });
+    } finally {
+      await server.release();
+    }
+  } catch (err) {
+    checks.push({ name: 'couchdb', ok: false, detail: (err as Error).message });
+  }
+}
