@@ -43,7 +43,11 @@ function headerBlock(buffer: Buffer): Buffer | undefined {
   const text = head.toString('latin1');
   if (text.startsWith('From ')) start = text.indexOf('\n') + 1;
   while (start < text.length && /[ \t\r\n]/.test(text[start] as string)) start++;
-  if (!/^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(text.slice(start, start + 1000))) return undefined;
+  // The first field name must be token-like (letters, digits, "-", "_", "."), stricter than
+  // RFC 5322's ftext, which also allows "{" and '"': a JSON file ('{"id": ...') passed
+  // the looser test and was stored as a header-less "message". Every message of the
+  // corpora (openwrt-devel, cake, nasty, SpamAssassin) passes this one.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*[ \t]*:/.test(text.slice(start, start + 1000))) return undefined;
   const end = text.slice(start).search(/\r?\n\r?\n/);
   return head.subarray(start, end < 0 ? head.length : start + end + 1);
 }

@@ -84,13 +84,16 @@ describe('import', () => {
     const nasty = await corpus.unpack('nasty');
     await writeFile(join(work, 'picture.png'), Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(2000)]));
     await writeFile(join(work, 'empty.eml'), '');
-    const summary = await importPaths(registry, t.db, [join(work, 'picture.png'), join(work, 'empty.eml'), nasty]);
+    // A message wrapped in JSON, as the SpamAssassin sample package ships a copy of each.
+    await writeFile(join(work, 'wrapped.json'), JSON.stringify({ id: '00001', text: 'From: a@example.org\nSubject: wrapped\n\nbody\n' }));
+    const summary = await importPaths(registry, t.db, [join(work, 'picture.png'), join(work, 'empty.eml'), join(work, 'wrapped.json'), nasty]);
     expect(summary.imported).toBeGreaterThan(650);
     const reasons = Object.fromEntries(summary.refused.map((r) => [r.origin.split('/').pop(), r.reason]));
     expect(reasons['picture.png']).toMatch(/no RFC 822 header/);
     expect(reasons['empty.eml']).toMatch(/empty/);
+    expect(reasons['wrapped.json']).toMatch(/no RFC 822 header/);
     // Only files that are truly not mail are refused (manifest, header-less bodies).
-    expect(summary.refused.length).toBeLessThanOrEqual(8);
+    expect(summary.refused.length).toBeLessThanOrEqual(9);
   });
 
   it('gives a message without Message-ID a stable synthesized key', async () => {

@@ -189,6 +189,8 @@ Examples:
           try {
             const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
             ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
+            for (const r of summary.refused.slice(0, 3)) ctx.logger.info(`  refused ${r.origin}: ${r.reason}`);
+            if (summary.refused.length > 3) ctx.logger.info(`  ... and ${summary.refused.length - 3} more ("raindrop import --json PATH" lists them all)`);
           } finally {
             await registry.close();
           }
