@@ -1,0 +1,93 @@
+/**
+ * Keeps the search index in step with CouchDB: follows the changes feed from the index's
+ * own checkpoint (an opaque seq, only ever handed back), collects the messages whose
+ * indexed documents changed, re-reads those messages' documents by computed id, and
+ * commits their rows together with the feed position in one SQLite transaction.
+ * Re-reading whole messages (rather than applying each change) makes the result
+ * independent of the order and grouping of changes, and a batch read twice harmless.
+ */
+import { docIdFor, parseDocId, silentLogger, type Logger } from '../core/index.js';
+import { bulkGet } from '../couch/bulk-get.js';
+import { followChanges, type ChangesBatch, type ChangesFollower, type Seq } from '../couch/changes-follower.js';
+import type { Db } from '../couch/connect.js';
+import type { CouchDoc } from '../couch/documents.js';
+import type { SearchIndex } from './index-store.js';
+import { searchLimits } from './limits.js';
+import { indexedSchemas, messageRow, type IndexedSchema, type MessageRow } from './message-row.js';
+
+const indexed = new Set<string>(indexedSchemas);
+
+/** The Message-IDs a batch of changes concerns (ids that are not Raindrop's are skipped). */
+export function changedMessages(batch: ChangesBatch): Set<string> {
+  const out = new Set<string>();
+  for (const row of batch.rows) {
+    if (!row.id.startsWith('rc!email.')) continue;
+    try {
+      const { key, schemaId } = parseDocId(row.id);
+      if (indexed.has(schemaId) && typeof key[1] === 'string') out.add(key[1]);
+    } catch {
+      // Not an id Raindrop computed: nothing to index.
+    }
+  }
+  return out;
+}
+
+/** The current rows of these messages, read from CouchDB (undefined: not indexable). */
+export async function readRows(db: Db, messageIds: readonly string[]): Promise<Map<string, MessageRow | undefined>> {
+  const rows = new Map<string, MessageRow | undefined>();
+  for (let i = 0; i < messageIds.length; i += searchLimits.indexBatchMessages) {
+    const chunk = messageIds.slice(i, i + searchLimits.indexBatchMessages);
+    const ids = chunk.flatMap((m) => indexedSchemas.map((s) => docIdFor(['email', m], s)));
+    const docs = await bulkGet(db, ids);
+    for (const m of chunk) {
+      const mine = new Map<IndexedSchema, CouchDoc>();
+      for (const s of indexedSchemas) {
+        const doc = docs.get(docIdFor(['email', m], s));
+        if (doc) mine.set(s, doc);
+      }
+      rows.set(m, messageRow(m, mine));
+    }
+  }
+  return rows;
+}
+
+export interface IndexerOptions {
+  db: Db;
+  index: SearchIndex;
+  logger?: Logger;
+  /** Called after each committed batch (tests, progress). */
+  onCommit?: (info: { messages: number; checkpoint: Seq }) => void;
+}
+
+async function applyBatch(options: IndexerOptions, batch: ChangesBatch): Promise<void> {
+  const messages = [...changedMessages(batch)];
+  const rows = messages.length > 0 ? await readRows(options.db, messages) : new Map<string, MessageRow | undefined>();
+  options.index.commit(rows, batch.lastSeq);
+  options.onCommit?.({ messages: messages.length, checkpoint: batch.lastSeq });
+}
+
+function follow(options: IndexerOptions, until: 'head' | 'forever'): ChangesFollower {
+  const since = options.index.checkpoint();
+  return followChanges(options.db, {
+    ...(since === undefined ? {} : { since }),
+    until,
+    batchSize: searchLimits.changesBatch,
+    logger: options.logger ?? silentLogger,
+    onBatch: (batch) => applyBatch(options, batch),
+  });
+}
+
+/** Brings the index up to the head of the feed and returns how many messages it wrote. */
+export async function catchUp(options: IndexerOptions): Promise<number> {
+  let messages = 0;
+  const follower = follow({ ...options, onCommit: (info) => { messages += info.messages; options.onCommit?.(info); } }, 'head');
+  await follower.done;
+  return messages;
+}
+
+/** Follows the feed until stopped: what serve runs. */
+export async function indexUntilStopped(options: IndexerOptions, stop: Promise<void>): Promise<void> {
+  const follower = follow(options, 'forever');
+  void stop.then(() => follower.stop());
+  await follower.done;
+}
