@@ -1,0 +1,60 @@
+/**
+ * An independent reading of raw messages for checking search results: each message is
+ * decoded with mailparser here (not through the queue's documents or the index), and a
+ * test states what a query means as a predicate over these decoded messages.
+ */
+import { readFile } from 'node:fs/promises';
+import { simpleParser, type AddressObject } from 'mailparser';
+
+export interface DecodedMessage {
+  messageId: string;
+  subject: string;
+  from: string;
+  to: string;
+  cc: string;
+  text: string;
+  filenames: string[];
+  listId: string;
+  /** Seconds since the epoch, or null. */
+  date: number | null;
+}
+
+/** Words as a search engine of letters and digits sees them: lower case, no accents. */
+export function words(text: string): string[] {
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+export const hasWord = (text: string, word: string) => words(text).includes(word);
+export const hasPrefix = (text: string, prefix: string) => words(text).some((w) => w.startsWith(prefix));
+/** The words of phrase appear in text consecutively. */
+export function hasPhrase(text: string, phrase: string): boolean {
+  const w = words(text);
+  const p = words(phrase);
+  outer: for (let i = 0; i + p.length <= w.length; i++) {
+    for (let j = 0; j < p.length; j++) if (w[i + j] !== p[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+const addressText = (a: AddressObject | AddressObject[] | undefined) =>
+  (a === undefined ? [] : Array.isArray(a) ? a : [a]).flatMap((o) => o.value).map((v) => `${v.name} ${v.address ?? ''}`).join('\n');
+
+export async function decodeMessage(file: string): Promise<DecodedMessage | undefined> {
+  const parsed = await simpleParser(await readFile(file));
+  const id = parsed.messageId?.trim().replace(/^<(.*)>$/, '$1');
+  if (!id) return undefined;
+  const listHeader = parsed.headers.get('list-id');
+  const listRaw = typeof listHeader === 'string' ? listHeader : (listHeader as { value?: string } | undefined)?.value ?? '';
+  return {
+    messageId: id,
+    subject: parsed.subject ?? '',
+    from: addressText(parsed.from),
+    to: addressText(parsed.to),
+    cc: addressText(parsed.cc),
+    text: parsed.text ?? '',
+    filenames: parsed.attachments.filter((a) => a.contentDisposition === 'attachment' || a.filename).map((a) => a.filename ?? '').filter(Boolean),
+    listId: (/<([^<>]+)>/.exec(listRaw)?.[1] ?? listRaw).trim().toLowerCase(),
+    date: parsed.date && !Number.isNaN(parsed.date.getTime()) ? Math.floor(parsed.date.getTime() / 1000) : null,
+  };
+}
