@@ -55,6 +55,8 @@ export interface IndexerOptions {
   db: Db;
   index: SearchIndex;
   logger?: Logger;
+  /** Changes per batch (one SQLite transaction each); default searchLimits.changesBatch. */
+  batchSize?: number;
   /** Called after each committed batch (tests, progress). */
   onCommit?: (info: { messages: number; checkpoint: Seq }) => void;
 }
@@ -71,7 +73,7 @@ function follow(options: IndexerOptions, until: 'head' | 'forever'): ChangesFoll
   return followChanges(options.db, {
     ...(since === undefined ? {} : { since }),
     until,
-    batchSize: searchLimits.changesBatch,
+    batchSize: options.batchSize ?? searchLimits.changesBatch,
     logger: options.logger ?? silentLogger,
     onBatch: (batch) => applyBatch(options, batch),
   });

@@ -52,11 +52,15 @@ export interface SearchResult {
 
 const columnsOf: Record<TextField, string> = { from: 'sender', to: 'to_', cc: 'cc_', subject: 'subject', list: 'list', filename: 'filename', body: 'body quoted' };
 
+const bareWordColumns = 'subject body quoted sender to_ cc_ filename';
+
 /** One text term as an FTS5 expression; tokens are quoted so no query character is ever
  * FTS5 syntax. */
 function ftsTerm(node: Extract<QueryNode, { kind: 'text' }>): string {
   const phrase = `"${node.tokens.map((t) => t.replace(/"/g, '""')).join(' ')}"${node.prefix ? ' *' : ''}`;
-  return node.field ? `{${columnsOf[node.field]}} : ${phrase}` : phrase;
+  // A bare word searches everything but the list column: a list's name ("Cake: a
+  // shaper/fq_codel ...") would otherwise match every one of its messages.
+  return `{${node.field ? columnsOf[node.field] : bareWordColumns}} : ${phrase}`;
 }
 
 interface Compiled { sql: string; params: SqlValue[] }

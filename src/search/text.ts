@@ -1,26 +1,25 @@
 /**
  * Text prepared for FTS5's unicode61 tokenizer, at index time and at query time alike.
  * unicode61 splits on spaces and punctuation only, so a run of Chinese or Japanese (no
- * spaces) would be one huge token. Intl.Segmenter (ICU's dictionary word breaker, built
- * into Node) cuts such runs into words first; we put spaces between them. The trigram
- * tokenizer was the alternative: it finds any substring of 3+ characters, but not the
- * many 2-character CJK words, ranks worse, and makes the index several times larger.
+ * spaces) would be one huge token that no query word matches. Every Han, Kana and Hangul
+ * character becomes a token of its own here, and a query's CJK word becomes the phrase
+ * of its characters: FTS5's phrase match then finds exactly the messages containing that
+ * sequence of characters (what a substring search would find), at any word boundary.
+ *
+ * Intl.Segmenter was tried first: the ICU in Node 20 and 26 alike has no Chinese
+ * dictionary and splits Han text into single characters anyway, while its Japanese
+ * splits ('ルー|ター') change with the ICU version, so an index built by one Node could
+ * miss queries segmented by another. The trigram tokenizer finds substrings too but not
+ * 1- or 2-character words (most Chinese words), and its index is several times larger.
  */
 
-/** Han, Hiragana, Katakana, Hangul (Korean has spaces but its words are long runs too). */
-const cjkRun = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々]+/gu;
-let segmenter: Intl.Segmenter | undefined;
+const cjkChar = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々〆]/gu;
+const anyCjk = /[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\u{20000}-\u{3134f}]/u;
 
-/** The text with spaces between the words of every CJK run; other text unchanged. */
+/** The text with every CJK character set apart by spaces; other text unchanged. */
 export function segmentCjk(text: string): string {
-  if (!/[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]/.test(text)) return text;
-  segmenter ??= new Intl.Segmenter('ja', { granularity: 'word' });
-  const seg = segmenter;
-  return text.replace(cjkRun, (run) => {
-    const words: string[] = [];
-    for (const s of seg.segment(run)) if (s.segment.trim() !== '') words.push(s.segment);
-    return ` ${words.join(' ')} `;
-  });
+  if (!anyCjk.test(text)) return text;
+  return text.replace(cjkChar, (c) => ` ${c} `);
 }
 
 /**

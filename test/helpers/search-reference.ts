@@ -44,8 +44,7 @@ export async function decodeMessage(file: string): Promise<DecodedMessage | unde
   const parsed = await simpleParser(await readFile(file));
   const id = parsed.messageId?.trim().replace(/^<(.*)>$/, '$1');
   if (!id) return undefined;
-  const listHeader = parsed.headers.get('list-id');
-  const listRaw = typeof listHeader === 'string' ? listHeader : (listHeader as { value?: string } | undefined)?.value ?? '';
+  const listRaw = parsed.headerLines.find((h) => h.key === 'list-id')?.line.replace(/^[^:]*:/, '') ?? '';
   return {
     messageId: id,
     subject: parsed.subject ?? '',
@@ -53,7 +52,9 @@ export async function decodeMessage(file: string): Promise<DecodedMessage | unde
     to: addressText(parsed.to),
     cc: addressText(parsed.cc),
     text: parsed.text ?? '',
-    filenames: parsed.attachments.filter((a) => a.contentDisposition === 'attachment' || a.filename).map((a) => a.filename ?? '').filter(Boolean),
+    // A signature of signed mail is no attachment to a reader (the project's definition,
+    // extensions/attachments.js).
+    filenames: parsed.attachments.filter((a) => !/^application\/(?:pgp-signature|(?:x-)?pkcs7-signature)$/.test(a.contentType)).map((a) => a.filename ?? a.contentType),
     listId: (/<([^<>]+)>/.exec(listRaw)?.[1] ?? listRaw).trim().toLowerCase(),
     date: parsed.date && !Number.isNaN(parsed.date.getTime()) ? Math.floor(parsed.date.getTime() / 1000) : null,
   };
