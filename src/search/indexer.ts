@@ -32,17 +32,20 @@ export function changedMessages(batch: ChangesBatch): Set<string> {
   return out;
 }
 
-/** The current rows of these messages, read from CouchDB (undefined: not indexable). */
-export async function readRows(db: Db, messageIds: readonly string[]): Promise<Map<string, MessageRow | undefined>> {
+/** The current rows of these messages, read from CouchDB (undefined: not indexable).
+ * `known`: documents by id already in hand (from the feed, with include_docs: the
+ * current revision, or null for a deleted one); only the others are read. */
+export async function readRows(db: Db, messageIds: readonly string[], known: ReadonlyMap<string, CouchDoc | null> = new Map()): Promise<Map<string, MessageRow | undefined>> {
   const rows = new Map<string, MessageRow | undefined>();
   for (let i = 0; i < messageIds.length; i += searchLimits.indexBatchMessages) {
     const chunk = messageIds.slice(i, i + searchLimits.indexBatchMessages);
-    const ids = chunk.flatMap((m) => indexedSchemas.map((s) => docIdFor(['email', m], s)));
+    const ids = chunk.flatMap((m) => indexedSchemas.map((s) => docIdFor(['email', m], s))).filter((id) => !known.has(id));
     const docs = await bulkGet(db, ids);
     for (const m of chunk) {
       const mine = new Map<IndexedSchema, CouchDoc>();
       for (const s of indexedSchemas) {
-        const doc = docs.get(docIdFor(['email', m], s));
+        const id = docIdFor(['email', m], s);
+        const doc = known.has(id) ? known.get(id) : docs.get(id);
         if (doc) mine.set(s, doc);
       }
       rows.set(m, messageRow(m, mine));
@@ -63,7 +66,11 @@ export interface IndexerOptions {
 
 async function applyBatch(options: IndexerOptions, batch: ChangesBatch): Promise<void> {
   const messages = [...changedMessages(batch)];
-  const rows = messages.length > 0 ? await readRows(options.db, messages) : new Map<string, MessageRow | undefined>();
+  // The feed brings the changed documents themselves (include_docs): on a build most of a
+  // message's documents arrive together, and only the rest are read by id.
+  const known = new Map<string, CouchDoc | null>();
+  for (const row of batch.rows) if (row.id.startsWith('rc!email.')) known.set(row.id, row.deleted ? null : row.doc ?? null);
+  const rows = messages.length > 0 ? await readRows(options.db, messages, known) : new Map<string, MessageRow | undefined>();
   options.index.commit(rows, batch.lastSeq);
   options.onCommit?.({ messages: messages.length, checkpoint: batch.lastSeq });
 }
@@ -73,6 +80,7 @@ function follow(options: IndexerOptions, until: 'head' | 'forever'): ChangesFoll
   return followChanges(options.db, {
     ...(since === undefined ? {} : { since }),
     until,
+    includeDocs: true,
     batchSize: options.batchSize ?? searchLimits.changesBatch,
     logger: options.logger ?? silentLogger,
     onBatch: (batch) => applyBatch(options, batch),

@@ -15,6 +15,8 @@ export interface DecodedMessage {
   text: string;
   filenames: string[];
   listId: string;
+  /** Lower-case names of every header. */
+  headerNames: string[];
   /** Seconds since the epoch, or null. */
   date: number | null;
 }
@@ -55,6 +57,7 @@ export async function decodeMessage(file: string): Promise<DecodedMessage | unde
     // A signature of signed mail is no attachment to a reader (the project's definition,
     // extensions/attachments.js).
     filenames: parsed.attachments.filter((a) => !/^application\/(?:pgp-signature|(?:x-)?pkcs7-signature)$/.test(a.contentType)).map((a) => a.filename ?? a.contentType),
+    headerNames: parsed.headerLines.map((h) => h.key),
     listId: (/<([^<>]+)>/.exec(listRaw)?.[1] ?? listRaw).trim().toLowerCase(),
     date: parsed.date && !Number.isNaN(parsed.date.getTime()) ? Math.floor(parsed.date.getTime() / 1000) : null,
   };

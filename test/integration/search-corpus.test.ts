@@ -122,7 +122,9 @@ const cases: Array<[query: string, meaning: (m: DecodedMessage) => boolean]> = [
   ['after:2019-10-01 codel', (m) => alive(m) && m.date !== null && m.date >= day('2019-10-01') && hasWord(all(m), 'codel')],
   ['-before:2020-01-01 is:unread', (m) => alive(m) && (m.date === null || m.date >= day('2020-01-01')) && !marked.seen.has(m.messageId)],
   ['in:list:cake.lists.bufferbloat.net', (m) => alive(m) && m.listId === 'cake.lists.bufferbloat.net'],
-  ['in:openwrt-devel.lists.openwrt.org is:unread', (m) => alive(m) && m.listId === 'openwrt-devel.lists.openwrt.org' && !marked.seen.has(m.messageId)],
+  // GitHub's notifications relayed by the list belong to the notifications.github grouping
+  // (rd.ext.grouping: the service before the list), so they are not in the list's.
+  ['in:openwrt-devel.lists.openwrt.org is:unread', (m) => alive(m) && m.listId === 'openwrt-devel.lists.openwrt.org' && !(m.headerNames.includes('x-github-reason') || m.headerNames.includes('x-github-sender') || /@github\.com\b/i.test(m.from)) && !marked.seen.has(m.messageId)],
   ['回复', (m) => alive(m) && all(m).includes('回复')],
   ['subject:回复 patch', (m) => alive(m) && m.subject.includes('回复') && hasWord(all(m), 'patch')],
   ['in:inbox sqm', (m) => alive(m) && !marked.archived.has(m.messageId) && hasWord(all(m), 'sqm')],

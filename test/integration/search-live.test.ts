@@ -23,6 +23,7 @@ import { messageFiles, openCorpus, type Corpus } from '../helpers/corpus.js';
 import { runQueueOnce } from '../helpers/queue.js';
 import { decodeMessage } from '../helpers/search-reference.js';
 import { couchUrlWithLogin, serveApp } from '../helpers/serve-app.js';
+import { runCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('search_live');
@@ -60,6 +61,7 @@ describe('search index', () => {
     const clean = SearchIndex.open(join(dir, 'clean.sqlite'));
     await catchUp({ db: t.db, index: clean });
     const expected = rowsOf(clean);
+    const finalCheckpoint = clean.checkpoint();
     clean.close();
     expect(expected.messages.length).toBe(80);
     expect(expected.textRows).toBe(80);
@@ -87,15 +89,36 @@ describe('search index', () => {
     const killed = SearchIndex.open(path);
     try {
       const partial = rowsOf(killed);
+      // Killed before the end of the feed (checkpoints compared for equality only).
       expect(killed.checkpoint()).toBeDefined();
+      expect(killed.checkpoint()).not.toEqual(finalCheckpoint);
+      expect(out).not.toContain('done');
+      // Each message row has exactly its one text row: the transaction was all or nothing.
       expect(partial.messages.length).toBeGreaterThan(0);
-      expect(partial.messages.length).toBeLessThan(80);
       expect(partial.textRows).toBe(partial.messages.length);
+      expect(partial.text.length).toBe(partial.messages.length);
       await catchUp({ db: t.db, index: killed });
       expect(rowsOf(killed)).toEqual(expected);
     } finally {
       killed.close();
     }
+  });
+
+  it('raindrop search: results as JSON, a malformed query exits 2 naming the fault', async () => {
+    const env = { HOME: dir, RAINDROP_CONFIG: join(dir, 'none.json'), RAINDROP_DATA_DIR: join(dir, 'cli-data'), RAINDROP_LOG_LEVEL: 'warn' };
+    const common = ['--couch', couchUrlWithLogin(t), '--db', t.db.name];
+    const ok = await runCli(['search', 'cake', '--messages', '--limit', '5', '--json', ...common], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const result = JSON.parse(ok.stdout) as SearchResult;
+    expect(result.mode).toBe('messages');
+    expect(result.results.length).toBe(5);
+    expect(result.total).toBeGreaterThan(5);
+    const hit = result.results[0]!;
+    expect(hit.highlights.length).toBeGreaterThan(0);
+    expect(hit.snippet.slice(hit.highlights[0]![0], hit.highlights[0]![1]).toLowerCase()).toBe('cake');
+    const bad = await runCli(['search', 'from:', '--json', ...common], env);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: 'SEARCH_QUERY_INVALID', details: { fault: 'missing-value' } });
   });
 
   it('under serve: a new message is found, archived filtered, deleted gone, each within 2 s', async () => {
@@ -149,5 +172,5 @@ describe('search index', () => {
     } finally {
       await app.stop();
     }
-  });
+  }, 300_000);
 });
