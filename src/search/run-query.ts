@@ -102,16 +102,26 @@ function positiveTerms(node: QueryNode, out: string[] = []): string[] {
 
 const marks = { open: '\u0002', close: '\u0003' };
 
+const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々〆]/u;
+
+/** The snippet as plain text plus highlight offsets; the spaces the index put between
+ * CJK characters (text.ts) are taken out again. */
 function splitSnippet(raw: string): { snippet: string; highlights: Array<[number, number]> } {
+  const chars = [...raw.replace(/\s+/g, ' ').trim()];
+  const neighbour = (from: number, step: number) => {
+    for (let k = from; k >= 0 && k < chars.length; k += step) if (chars[k] !== marks.open && chars[k] !== marks.close) return chars[k]!;
+    return '';
+  };
   let snippet = '';
   const highlights: Array<[number, number]> = [];
   let start = -1;
-  for (const ch of raw.replace(/\s+/g, ' ').trim()) {
+  for (const [i, ch] of chars.entries()) {
     if (ch === marks.open) start = snippet.length;
     else if (ch === marks.close) {
       if (start >= 0) highlights.push([start, snippet.length]);
       start = -1;
-    } else snippet += ch;
+    } else if (ch === ' ' && cjk.test(neighbour(i - 1, -1)) && cjk.test(neighbour(i + 1, 1))) continue;
+    else snippet += ch;
   }
   return { snippet, highlights };
 }
