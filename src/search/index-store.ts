@@ -95,9 +95,16 @@ export class SearchIndex {
     return row === undefined ? undefined : (JSON.parse(row.value) as Seq);
   }
 
+  /** Where an interrupted build scan resumes (see indexer.ts), or undefined. */
+  buildCursor(): { since: Seq; after: string | null } | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('build') as { value: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.value) as { since: Seq; after: string | null });
+  }
+
   /** Replaces the rows of these messages (a message id with no row: removed) and moves
-   * the checkpoint, all in one transaction. */
-  commit(rows: ReadonlyMap<string, MessageRow | undefined>, checkpoint: Seq): void {
+   * the checkpoint (or, during a build scan, the build cursor; the build's end sets the
+   * checkpoint and drops the cursor), all in one transaction. */
+  commit(rows: ReadonlyMap<string, MessageRow | undefined>, checkpoint: Seq | { build: { since: Seq; after: string | null } }): void {
     const db = this.db;
     const find = db.prepare('SELECT id FROM messages WHERE message_id = ?');
     const delMsg = db.prepare('DELETE FROM messages WHERE id = ?');
@@ -120,7 +127,11 @@ export class SearchIndex {
         const t = row.text;
         insText.run(id, t.subject, t.body, t.quoted, t.sender, t.to, t.cc, t.filename, t.list);
       }
-      setMeta.run('checkpoint', JSON.stringify(checkpoint));
+      if (typeof checkpoint === 'object') setMeta.run('build', JSON.stringify(checkpoint.build));
+      else {
+        setMeta.run('checkpoint', JSON.stringify(checkpoint));
+        db.prepare('DELETE FROM meta WHERE key = ?').run('build');
+      }
       db.exec('COMMIT');
     } catch (err) {
       db.exec('ROLLBACK');
@@ -130,7 +141,7 @@ export class SearchIndex {
 
   /** Empties the index (rows and checkpoint), for a rebuild from the beginning. */
   clear(): void {
-    this.db.exec('BEGIN IMMEDIATE; DELETE FROM messages; DELETE FROM text; DELETE FROM meta WHERE key = \'checkpoint\'; COMMIT;');
+    this.db.exec('BEGIN IMMEDIATE; DELETE FROM messages; DELETE FROM text; DELETE FROM meta WHERE key IN (\'checkpoint\', \'build\'); COMMIT;');
   }
 
   count(): number {

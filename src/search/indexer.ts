@@ -8,6 +8,8 @@
  */
 import { docIdFor, parseDocId, silentLogger, type Logger } from '../core/index.js';
 import { bulkGet } from '../couch/bulk-get.js';
+import { callCouch } from '../couch/connect.js';
+import { databaseInfo } from '../couch/database-info.js';
 import { followChanges, type ChangesBatch, type ChangesFollower, type Seq } from '../couch/changes-follower.js';
 import type { Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
@@ -60,6 +62,8 @@ export interface IndexerOptions {
   logger?: Logger;
   /** Changes per batch (one SQLite transaction each); default searchLimits.changesBatch. */
   batchSize?: number;
+  /** Documents per page of a build scan; default searchLimits.buildPageDocs. */
+  buildPageDocs?: number;
   /** Called after each committed batch (tests, progress). */
   onCommit?: (info: { messages: number; checkpoint: Seq }) => void;
 }
@@ -87,9 +91,78 @@ function follow(options: IndexerOptions, until: 'head' | 'forever'): ChangesFoll
   });
 }
 
+/**
+ * A build from an empty index: rather than replay the whole feed (where each message's
+ * documents are spread over many batches and would be re-read many times), read every
+ * ["email", ...] document once in id order, where a message's documents sit together
+ * (`_all_docs`, pages of searchLimits.buildPageDocs). The feed position is taken first,
+ * so whatever changes during the scan is replayed from there afterwards (rows are
+ * replaced, so twice is harmless). Each page's rows and the scan's cursor are committed
+ * together: a killed build resumes after the last committed message.
+ */
+async function buildByScan(options: IndexerOptions): Promise<number> {
+  const cursor = options.index.buildCursor() ?? { since: (await databaseInfo(options.db))?.updateSeq ?? 0, after: null };
+  let after = cursor.after;
+  const pageDocs = options.buildPageDocs ?? searchLimits.buildPageDocs;
+  let messages = 0;
+  let pending: { messageId: string; docs: Map<IndexedSchema, CouchDoc> } | undefined;
+  const rowOf = (p: NonNullable<typeof pending>) => messageRow(p.messageId, p.docs);
+  for (;;) {
+    const page = (await callCouch(options.db.couch, `reading the messages of "${options.db.name}"`, () =>
+      options.db.couch.server.request({
+        db: options.db.name,
+        path: '_all_docs',
+        qs: { include_docs: true, limit: pageDocs, startkey: JSON.stringify(after === null ? 'rc!email.' : `${after}\u0000`), endkey: JSON.stringify('rc!email.\ufff0') },
+      }),
+    )) as { rows: Array<{ id: string; doc?: CouchDoc | null }> };
+    const rows = new Map<string, MessageRow | undefined>();
+    let lastComplete: string | null;
+    for (const row of page.rows) {
+      let parsed: ReturnType<typeof parseDocId>;
+      try {
+        parsed = parseDocId(row.id);
+      } catch {
+        continue;
+      }
+      const messageId = parsed.key[1];
+      if (typeof messageId !== 'string') continue;
+      if (pending && pending.messageId !== messageId) {
+        rows.set(pending.messageId, rowOf(pending));
+        pending = undefined;
+      }
+      if (!pending) pending = { messageId, docs: new Map() };
+      if (indexed.has(parsed.schemaId) && row.doc) pending.docs.set(parsed.schemaId as IndexedSchema, row.doc);
+    }
+    const last = page.rows[page.rows.length - 1]?.id;
+    const done = page.rows.length < pageDocs;
+    if (done && pending) {
+      rows.set(pending.messageId, rowOf(pending));
+      pending = undefined;
+    }
+    // The pending message (it may continue on the next page) is committed with the next
+    // page; the cursor is the last id before it.
+    if (pending) {
+      const firstOfPending = page.rows.findIndex((r) => { try { return parseDocId(r.id).key[1] === pending!.messageId; } catch { return false; } });
+      lastComplete = firstOfPending > 0 ? page.rows[firstOfPending - 1]!.id : after;
+      if (firstOfPending <= 0) {
+        // One message filled the whole page: keep reading without committing.
+        after = last ?? after;
+        continue;
+      }
+    } else lastComplete = last ?? after;
+    options.index.commit(rows, done ? cursor.since : { build: { since: cursor.since, after: lastComplete } });
+    messages += rows.size;
+    options.onCommit?.({ messages: rows.size, checkpoint: cursor.since });
+    if (done) return messages;
+    after = lastComplete;
+    // Re-read the pending message's documents on the next page, from its first one.
+    pending = undefined;
+  }
+}
+
 /** Brings the index up to the head of the feed and returns how many messages it wrote. */
 export async function catchUp(options: IndexerOptions): Promise<number> {
-  let messages = 0;
+  let messages = options.index.checkpoint() === undefined ? await buildByScan(options) : 0;
   const follower = follow({ ...options, onCommit: (info) => { messages += info.messages; options.onCommit?.(info); } }, 'head');
   await follower.done;
   return messages;

@@ -4,6 +4,9 @@ export const searchLimits = {
    * one _all_docs request of 9 ids each and one commit (with the checkpoint) per batch;
    * bigger batches barely help and make a kill -9 redo more. */
   indexBatchMessages: 200,
+  /** Documents per _all_docs page of a build scan (one SQLite transaction each): about
+   * 80 messages of ~25 documents; a page of big rd.msg.email documents stays some MB. */
+  buildPageDocs: 2000,
   /** Changes read per feed request. */
   changesBatch: 1000,
   /** Results a page may hold: more is never useful to read and costs snippet time. */
