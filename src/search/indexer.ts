@@ -112,7 +112,7 @@ async function buildByScan(options: IndexerOptions): Promise<number> {
       options.db.couch.server.request({
         db: options.db.name,
         path: '_all_docs',
-        qs: { include_docs: true, limit: pageDocs, startkey: JSON.stringify(after === null ? 'rc!email.' : `${after}\u0000`), endkey: JSON.stringify('rc!email.\ufff0') },
+        qs: { include_docs: true, limit: pageDocs, startkey: after === null ? 'rc!email.' : `${after}\u0000`, endkey: 'rc!email.\ufff0' },
       }),
     )) as { rows: Array<{ id: string; doc?: CouchDoc | null }> };
     const rows = new Map<string, MessageRow | undefined>();
