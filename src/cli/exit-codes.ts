@@ -32,6 +32,7 @@ export const exitCodes = {
 export function exitCodeFor(code: ErrorCode | undefined): number {
   switch (code) {
     case errorCodes.USAGE:
+    case errorCodes.SEARCH_QUERY_INVALID:
       return exitCodes.usage;
     case errorCodes.CONFIG_INVALID:
       return exitCodes.config;

@@ -20,6 +20,7 @@ import { accountCommand } from './commands/account.js';
 import { syncCommand } from './commands/sync.js';
 import { markCommand } from './commands/mark.js';
 import { showCommand } from './commands/show.js';
+import { searchCommand } from './commands/search.js';
 import { outboxCommand } from './commands/outbox.js';
 import { sendCommand } from './commands/send.js';
 import { userCommand } from './commands/user.js';
@@ -27,7 +28,7 @@ import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, showCommand, sendCommand, outboxCommand, userCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, showCommand, searchCommand, sendCommand, outboxCommand, userCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

@@ -178,3 +178,11 @@ export function processEnv(): Readonly<Record<string, string | undefined>> {
 export function corpusDirSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
   return resolve(env.RAINDROP_CORPUS_DIR ?? join(projectRoot, '..', 'shared', 'corpus'));
 }
+
+/** How many messages the search benchmark indexes: RAINDROP_BENCH_SEARCH_MESSAGES,
+ * default 15,000 (the issue's ask; the corpora hold 14,914, all of them then). The queue
+ * must derive every message first, which is what takes the time on a small machine. */
+export function searchBenchMessagesSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): number {
+  const n = Number(env.RAINDROP_BENCH_SEARCH_MESSAGES ?? 15_000);
+  return Number.isInteger(n) && n > 0 ? n : 15_000;
+}

@@ -61,6 +61,10 @@ export const errorCodes = {
   MAIL_AUTH: 'MAIL_AUTH',
   /** A mail server answered something unexpected (NO/BAD, a folder that vanished). */
   MAIL_PROTOCOL: 'MAIL_PROTOCOL',
+  /** A search query cannot be parsed; details.fault names what is wrong. */
+  SEARCH_QUERY_INVALID: 'SEARCH_QUERY_INVALID',
+  /** The search index cannot be opened (no SQLite binding, a damaged index file). */
+  SEARCH_UNAVAILABLE: 'SEARCH_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof errorCodes)[keyof typeof errorCodes];

@@ -12,6 +12,7 @@ import { RaindropError, errorCodes, type Logger } from '../core/index.js';
 import type { AppFile } from '../couch/push-app.js';
 import { serveAttachment } from './attachment-download.js';
 import { apiHeaders, appHeaders } from './security-headers.js';
+import { serveSearch, type SearchFunction } from './search-endpoint.js';
 
 export interface AppServerOptions {
   /** The CouchDB (or embedded server) URL; a login in it is removed, never forwarded. */
@@ -21,6 +22,9 @@ export interface AppServerOptions {
   host?: string;
   port: number;
   logger: Logger;
+  /** The search index (raindrop serve's), answered at /_raindrop/search; without it
+   * that path says search is not running here. */
+  search?: SearchFunction;
 }
 
 export interface AppServer {
@@ -89,6 +93,22 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
     if (method === 'GET' && path.startsWith('/_raindrop/attachment/')) {
       serveAttachment(req, res, path, { origin }, apiHeaders).catch((err: unknown) => {
         options.logger.warn('attachment download failed', { error: (err as Error).message });
+        if (!res.headersSent) {
+          res.writeHead(502, { ...apiHeaders, 'Content-Type': 'application/json' });
+          res.end(`${JSON.stringify({ error: 'bad_gateway', reason: (err as Error).message })}\n`);
+        } else res.destroy();
+      });
+      return;
+    }
+    if (method === 'GET' && path === '/_raindrop/search') {
+      const search = options.search;
+      if (!search) {
+        res.writeHead(503, { ...apiHeaders, 'Content-Type': 'application/json' });
+        res.end(`${JSON.stringify({ error: 'unavailable', reason: 'search is not running in this server' })}\n`);
+        return;
+      }
+      serveSearch(req, res, { origin, db: options.db }, search, apiHeaders).catch((err: unknown) => {
+        options.logger.warn('search failed', { error: (err as Error).message });
         if (!res.headersSent) {
           res.writeHead(502, { ...apiHeaders, 'Content-Type': 'application/json' });
           res.end(`${JSON.stringify({ error: 'bad_gateway', reason: (err as Error).message })}\n`);

@@ -82,6 +82,8 @@ const cases: Case[] = [
   // The message is not there yet: mark records the user's wish all the same.
   { command: 'mark', args: () => ['mark', '--seen', '<fresh-1@example.org>'] },
   { command: 'show', args: () => ['show', '--list', '--json'] },
+  // Builds the (empty) index in the data directory and finds nothing.
+  { command: 'search', args: () => ['search', 'hello', '--json'] },
   // An account that can send; --draft stores the message without sending it.
   {
     command: 'send',

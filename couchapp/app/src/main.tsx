@@ -12,6 +12,7 @@ import { ConversationList } from './screens/conversation-list.js';
 import { ConversationScreen } from './screens/conversation.js';
 import { Contacts, Lists, Status } from './screens/directory.js';
 import { Compose } from './screens/compose.js';
+import { SearchBox, SearchResults } from './screens/search.js';
 
 const toastMs = 10_000;
 
@@ -41,6 +42,7 @@ function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
     case 'contacts': screen = <Contacts />; break;
     case 'lists': screen = <Lists />; break;
     case 'status': screen = <Status />; break;
+    case 'search': screen = <SearchResults query={route.query} newest={route.newest} />; break;
   }
   return (
     <App.Provider value={ctx}>
@@ -53,6 +55,7 @@ function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
           <a href="#/status" aria-current={route.screen === 'status' ? 'page' : undefined}>Status</a>
           <a href={href.compose()} class="compose">Compose</a>
         </nav>
+        {db.where.served && <SearchBox initial={route.screen === 'search' ? route.query : ''} />}
         <span class="user">{user}</span>
         <button type="button" class="logout" onClick={onLogout}>Log out</button>
       </header>

@@ -18,6 +18,26 @@ import { projectRoot } from '../../core/entry-points.js';
 import { readAppFiles } from '../../couch/push-app.js';
 import { defaultAppPort } from '../../config/index.js';
 import { startAppServer } from '../../web/app-server.js';
+import { SearchIndex } from '../../search/index-store.js';
+import { searchIndexPath } from '../../search/index-path.js';
+import { indexUntilStopped } from '../../search/indexer.js';
+import { runSearch } from '../../search/run-query.js';
+
+/** The search indexer, following the feed until serve stops; restarted after a failure
+ * (logged) with a pause. It resumes from the index's own checkpoint. */
+async function runIndexerUntilStopped(ctx: CommandContext, server: OpenServer, index: SearchIndex): Promise<void> {
+  const db = useDatabase(server.couch, ctx.config.db);
+  let stopped = false;
+  void ctx.stopRequested.then(() => (stopped = true));
+  while (!stopped) {
+    try {
+      await indexUntilStopped({ db, index, logger: ctx.logger }, ctx.stopRequested);
+    } catch (err) {
+      ctx.logger.error('the search indexer stopped; restarting it in 5 s', { error: (err as Error).message });
+      await Promise.race([ctx.stopRequested, new Promise((r) => setTimeout(r, 5000))]);
+    }
+  }
+}
 
 /** The queue, following the feed for as long as serve runs; restarted when the
  * installed extensions change, and after a failure (logged) with a pause. */
@@ -139,7 +159,8 @@ Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; e
 RAINDROP_PORT), installs the database, prints the URL and how to log in, runs the work
 queue on every change, keeps every configured mail account in step (a full sync at start
 and every 5 minutes, new INBOX mail at once through IDLE), sends the mail you write
-(accounts with SMTP settings; see "raindrop outbox"), and keeps running until Ctrl-C
+(accounts with SMTP settings; see "raindrop outbox"), keeps the search index up to date
+(see "raindrop search"), and keeps running until Ctrl-C
 (SIGINT) or SIGTERM. With --couch it uses that server instead. Your extension
 directories (installed with "raindrop init --extensions DIR", or given with
 --extensions) stay installed, and a file saved there is re-installed and re-derived
@@ -174,7 +195,14 @@ Examples:
       if (!Number.isInteger(appPort) || appPort < 0 || appPort > 65535) {
         throw new RaindropError(errorCodes.USAGE, `--app-port must be a port number (0 to 65535), got "${String(values['app-port'])}"`);
       }
-      const app = await startAppServer({ couchUrl: server.couch.url, db: report.db, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: appPort, logger: ctx.logger });
+      const index = SearchIndex.open(searchIndexPath(ctx.config.dataDir, ctx.config.db));
+      let app: Awaited<ReturnType<typeof startAppServer>>;
+      try {
+        app = await startAppServer({ couchUrl: server.couch.url, db: report.db, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: appPort, logger: ctx.logger, search: (query, options) => runSearch(index, query, options) });
+      } catch (err) {
+        index.close();
+        throw err;
+      }
       try {
         const login = server.credentials
           ? `log in as "${server.credentials.username}"; the password is in ${join(ctx.config.dataDir, 'admin.json')} (or run "raindrop url --credentials"); "raindrop user add NAME" makes a login that can only read mail and triage it`
@@ -207,6 +235,7 @@ Examples:
         const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed]) };
         const stillRunning = await runUntilStopped(partsCtx, {
           queue: runQueueUntilStopped(partsCtx, server),
+          'search indexer': runIndexerUntilStopped(partsCtx, server, index),
           'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
           'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
         });
@@ -221,6 +250,7 @@ Examples:
         return exitCodes.ok;
       } finally {
         await app.close();
+        index.close();
       }
     } finally {
       await server.release();

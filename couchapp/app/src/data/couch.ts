@@ -156,3 +156,33 @@ export class Database {
     return { ids: r.results.map((c) => c.id), last: r.last_seq };
   }
 }
+
+/** One result of `raindrop serve`'s search endpoint (couchapp/API.md). */
+export interface SearchHit {
+  message_id: string;
+  conversation_id: string;
+  subject: string;
+  from: { name: string; address: string };
+  timestamp: number | null;
+  snippet: string;
+  highlights: Array<[number, number]>;
+  seen: boolean;
+  flagged: boolean;
+  has_attachment: boolean;
+  matching_messages: number;
+}
+
+export interface SearchPage {
+  total: number;
+  offset: number;
+  limit: number;
+  results: SearchHit[];
+}
+
+/** Searches through `raindrop serve` (GET /_raindrop/search); a query that does not parse
+ * is a CouchError 400 whose message names the fault. */
+export function search(query: string, options: { offset?: number; limit?: number; newest?: boolean }, signal?: AbortSignal): Promise<SearchPage> {
+  const params = new URLSearchParams({ q: query, offset: String(options.offset ?? 0), limit: String(options.limit ?? 30) });
+  if (options.newest) params.set('sort', 'newest');
+  return call<SearchPage>('GET', `/_raindrop/search?${params.toString()}`, undefined, signal);
+}

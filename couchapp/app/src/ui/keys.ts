@@ -15,6 +15,7 @@ export const shortcutHelp: Array<[string, string]> = [
   ['Shift+U', 'mark unread'],
   ['r / a / f', 'reply / reply all / forward'],
   ['c', 'compose'],
+  ['/', 'search'],
   ['g then i', 'go to the inflow'],
   ['?', 'show these shortcuts'],
 ];

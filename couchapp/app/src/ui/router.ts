@@ -1,6 +1,6 @@
 /** Hash routes, so the app works from `/` and from a design document's attachment path
  * alike: #/ inflow, #/g/<grouping>, #/c/<conversation id>, #/compose, #/contacts,
- * #/lists, #/status. */
+ * #/lists, #/status, #/search?q=<query>[&sort=newest]. */
 import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
@@ -10,7 +10,8 @@ export type Route =
   | { screen: 'compose'; mode: 'new' | 'reply' | 'all' | 'forward'; id?: string; draft?: string }
   | { screen: 'contacts' }
   | { screen: 'lists' }
-  | { screen: 'status' };
+  | { screen: 'status' }
+  | { screen: 'search'; query: string; newest: boolean };
 
 export function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?');
@@ -26,6 +27,7 @@ export function parseRoute(hash: string): Route {
     case 'contacts': return { screen: 'contacts' };
     case 'lists': return { screen: 'lists' };
     case 'status': return { screen: 'status' };
+    case 'search': return params.get('q') ? { screen: 'search', query: params.get('q') as string, newest: params.get('sort') === 'newest' } : { screen: 'inflow' };
     default: return { screen: 'inflow' };
   }
 }
@@ -34,6 +36,7 @@ export const href = {
   inflow: () => '#/',
   list: (g: string) => `#/g/${encodeURIComponent(g)}`,
   conversation: (id: string, from?: string) => `#/c/${encodeURIComponent(id)}${from ? `?from=${encodeURIComponent(from)}` : ''}`,
+  search: (query: string, newest: boolean) => `#/search?q=${encodeURIComponent(query)}${newest ? '&sort=newest' : ''}`,
   compose: (mode: 'new' | 'reply' | 'all' | 'forward' = 'new', id?: string) => `#/compose${mode === 'new' ? '' : `?mode=${mode}&id=${encodeURIComponent(id ?? '')}`}`,
 };
 
