@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { serverInfo } from '../../couch/server-info.js';
 import { isolatedVmPackage, sandboxInstallAdvice } from '../../sandbox/isolated-vm.js';
+import { openSqlite } from '../../search/sqlite.js';
 import type { Command, CommandContext } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 
@@ -20,7 +21,8 @@ export const doctorCommand: Command = {
   summary: 'check Node, native modules and the CouchDB server',
   help: `Usage: raindrop doctor [--no-server] [--json] [global options]
 
-Checks the Node.js version, that native modules load, and that CouchDB answers (the
+Checks the Node.js version, that native modules load, that search's SQLite (FTS5)
+works, and that CouchDB answers (the
 configured one, or the embedded server, started for the check if none runs). Exit code 8
 when a check fails.
 
@@ -46,12 +48,29 @@ Examples:
         checks.push({ name: `native module ${name}`, ok: false, detail: `does not load (${(err as Error).message.split('\n')[0]}); ${advice}` });
       }
     }
+    checks.push(checkSearchEngine());
     if (values['no-server'] !== true) await checkServer(ctx, checks);
     const ok = checks.every((c) => c.ok);
     ctx.output.data({ ok, checks }, checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n'));
     return ok ? exitCodes.ok : exitCodes.checkFailed;
   },
 };
+
+/** Search needs SQLite with FTS5: node:sqlite on Node 22.13+, better-sqlite3 (built at
+ * install, an optional dependency) on Node 20. */
+function checkSearchEngine(): Check {
+  try {
+    const { db, binding } = openSqlite(':memory:');
+    try {
+      db.exec('CREATE VIRTUAL TABLE probe USING fts5(text)');
+    } finally {
+      db.close();
+    }
+    return { name: 'search engine', ok: true, detail: `SQLite FTS5 through ${binding}` };
+  } catch (err) {
+    return { name: 'search engine', ok: false, detail: (err as Error).message };
+  }
+}
 
 async function checkServer(ctx: CommandContext, checks: Check[]): Promise<void> {
   try {
