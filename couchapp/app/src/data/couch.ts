@@ -114,6 +114,27 @@ export class Database {
     return call('GET', `${this.base}/_design/${ddoc}/_view/${view}?${q(params)}`);
   }
 
+  /** A view's rows for several exact keys in one request (POST {"keys": [...]}). */
+  async viewKeys<V>(ddoc: string, view: string, keys: readonly JsonValue[], params: Record<string, JsonValue | undefined> = {}): Promise<{ rows: Array<{ id: string; key: JsonValue; value: V; doc?: CouchDoc }> }> {
+    if (keys.length === 0) return { rows: [] };
+    const query = q(params);
+    return call('POST', `${this.base}/_design/${ddoc}/_view/${view}${query ? `?${query}` : ''}`, { keys });
+  }
+
+  /** Ids (no documents) of one key type: for picking a few documents of a range that
+   * also holds big ones (extension code). */
+  async idsOfKeyType(keyType: string): Promise<string[]> {
+    const r = await call<{ rows: Array<{ id: string }> }>('GET', `${this.base}/_all_docs?${q(keyTypeRange(keyType))}`);
+    return r.rows.map((row) => row.id);
+  }
+
+  /** How many changes follow `since` (the queue's lag behind the feed). CouchDB answers
+   * `pending`; the embedded server does not, so its rows are counted up to `cap`. */
+  async changesAfter(since: string | number, cap: number): Promise<{ ids: string[]; pending: number | undefined }> {
+    const r = await call<{ results: Array<{ id: string }>; pending?: number }>('GET', `${this.base}/_changes?${q({ since: String(since), limit: cap })}`);
+    return { ids: r.results.map((c) => c.id), pending: typeof r.pending === 'number' ? r.pending : undefined };
+  }
+
   /**
    * Writes the user's value into one user-state document per key (rd.msg.seen, ...),
    * as `raindrop mark` does; a conflict re-reads and merges again.

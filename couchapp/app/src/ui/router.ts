@@ -1,6 +1,6 @@
 /** Hash routes, so the app works from `/` and from a design document's attachment path
  * alike: #/ inflow, #/g/<grouping>, #/c/<conversation id>, #/compose, #/contacts,
- * #/lists, #/status. */
+ * #/p/<contact document id>, #/lists, #/status. */
 import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
@@ -9,6 +9,7 @@ export type Route =
   | { screen: 'conversation'; id: string; from?: string }
   | { screen: 'compose'; mode: 'new' | 'reply' | 'all' | 'forward'; id?: string; draft?: string }
   | { screen: 'contacts' }
+  | { screen: 'contact'; id: string }
   | { screen: 'lists' }
   | { screen: 'status' };
 
@@ -24,6 +25,7 @@ export function parseRoute(hash: string): Route {
       return { screen: 'compose', mode, ...(params.get('id') ? { id: params.get('id') as string } : {}), ...(params.get('draft') ? { draft: params.get('draft') as string } : {}) };
     }
     case 'contacts': return { screen: 'contacts' };
+    case 'p': return parts[1] ? { screen: 'contact', id: parts[1] } : { screen: 'contacts' };
     case 'lists': return { screen: 'lists' };
     case 'status': return { screen: 'status' };
     default: return { screen: 'inflow' };
@@ -34,6 +36,7 @@ export const href = {
   inflow: () => '#/',
   list: (g: string) => `#/g/${encodeURIComponent(g)}`,
   conversation: (id: string, from?: string) => `#/c/${encodeURIComponent(id)}${from ? `?from=${encodeURIComponent(from)}` : ''}`,
+  contact: (docId: string) => `#/p/${encodeURIComponent(docId)}`,
   compose: (mode: 'new' | 'reply' | 'all' | 'forward' = 'new', id?: string) => `#/compose${mode === 'new' ? '' : `?mode=${mode}&id=${encodeURIComponent(id ?? '')}`}`,
 };
 
