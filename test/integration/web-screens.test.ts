@@ -183,7 +183,9 @@ describe('the web app\'s detail screens', () => {
     // The session ends: CouchDB's session is the cookie alone (nothing to delete on the
     // server), so the browser losing it is what ending looks like to the app.
     await browser.browser.clearCookies();
-    await text.pressSequentially(' And after.');
+    // At once (fill, not typing): any request may be the first to find the session gone
+    // (the live feed's next poll too), and then the login takes the keyboard.
+    await text.fill('Before the session ended. And after.');
     const overlay = page.locator('.login.overlay');
     await overlay.waitFor({ timeout: 10_000 });
     expect(await overlay.locator('[role=alert]').textContent()).toContain('session ended');

@@ -4,7 +4,8 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Database, locate, session, whenSessionEnds, type Session } from './data/couch.js';
 import { LiveFeed } from './data/live.js';
 import { App, type Toast } from './ui/app-context.js';
-import { go, href, useRoute } from './ui/router.js';
+import { go, href, parseRoute, useRoute } from './ui/router.js';
+import { prefetchConversation } from './data/mail.js';
 import { shortcutHelp, useKeys } from './ui/keys.js';
 import { Login } from './screens/login.js';
 import { Inflow } from './screens/inflow.js';
@@ -86,6 +87,11 @@ function Root() {
   const [state, setState] = useState<RootState>({ kind: 'loading' });
   useEffect(() => {
     whenSessionEnds(() => setState((s) => (s.kind === 'in' ? { ...s, ended: true } : { kind: 'login', ended: true })));
+    // Opened on a conversation's URL: its documents load beside the session check (the
+    // conversation screen takes them), not after it. Without a session they are refused
+    // quietly and loaded again after the login.
+    const first = parseRoute(location.hash);
+    if (first.screen === 'conversation') prefetchConversation(new Database(locate(), true), first.id);
     session.current().then(
       (s) => setState(s.name ? { kind: 'in', session: s, ended: false, resumed: 0 } : { kind: 'login', ended: false }),
       () => setState({ kind: 'login', ended: false }),

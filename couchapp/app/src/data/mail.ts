@@ -221,6 +221,24 @@ export async function loadConversation(db: Database, convId: string): Promise<Co
   return { summary, messages, extras };
 }
 
+const prefetched = new Map<string, Promise<Conversation | undefined>>();
+
+/** Starts loading a conversation before the screen asks (the app opened on its URL: the
+ * load runs beside the session check instead of after it). */
+export function prefetchConversation(db: Database, convId: string): void {
+  const p = loadConversation(db, convId);
+  p.catch(() => undefined);
+  prefetched.set(convId, p);
+}
+
+/** The conversation, from its prefetch when there is one (once), else loaded now. */
+export function openConversation(db: Database, convId: string): Promise<Conversation | undefined> {
+  const early = prefetched.get(convId);
+  prefetched.delete(convId);
+  // A prefetch refused (no session yet) is done again with the session.
+  return early ? early.catch(() => loadConversation(db, convId)) : loadConversation(db, convId);
+}
+
 export interface Contact { id: string; name: string; identities: string[]; messages: number; sentByMe: number; lastSeen: number | null }
 
 /** Contacts, best first: one view query with the documents. */

@@ -3,7 +3,7 @@
  * read when opened; reply, forward and triage from here. The summary and the messages'
  * documents by computed id; one view query (the links), which the messages do not wait for. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, liveMessageIds, loadConversation, type Conversation as Conv, type Message, type MessageExtras } from '../data/mail.js';
+import { actions, liveMessageIds, openConversation, type Conversation as Conv, type Message, type MessageExtras } from '../data/mail.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { fullAddress, longDate, size, who } from '../ui/format.js';
 import { go, href } from '../ui/router.js';
@@ -77,7 +77,7 @@ export function ConversationScreen({ id, from }: { id: string; from?: string }) 
   const [conv, setConv] = useState<Conv | null | undefined>();
   const [extras, setExtras] = useState<Map<string, MessageExtras> | undefined>();
   const [error, setError] = useState('');
-  const reload = () => loadConversation(app.db, id).then((c) => {
+  const reload = () => openConversation(app.db, id).then((c) => {
     setConv(c ?? null);
     // Attachments and links follow the messages; a view still being built (links) only
     // leaves them out.
