@@ -180,12 +180,13 @@ describe('the web app\'s detail screens', () => {
     await text.pressSequentially('Before the session ended.');
     await expect.poll(() => page.locator('.save-status').textContent(), { timeout: 10_000 }).toBe('Draft saved');
     const draftId = (await page.locator('section.compose form').getAttribute('data-draft')) as string;
-    // The session ends: CouchDB's session is the cookie alone (nothing to delete on the
-    // server), so the browser losing it is what ending looks like to the app.
-    await browser.browser.clearCookies();
-    // At once (fill, not typing): any request may be the first to find the session gone
-    // (the live feed's next poll too), and then the login takes the keyboard.
+    // More is typed, and the session ends before it is saved (the save waits for a pause
+    // in the typing). CouchDB's session is the cookie alone (nothing to delete on the
+    // server), so the browser losing it is what ending looks like to the app. Typed at
+    // once (fill): whichever request first finds the session gone (the save, or the live
+    // feed's next poll) brings the login, which then takes the keyboard.
     await text.fill('Before the session ended. And after.');
+    await browser.browser.clearCookies();
     const overlay = page.locator('.login.overlay');
     await overlay.waitFor({ timeout: 10_000 });
     expect(await overlay.locator('[role=alert]').textContent()).toContain('session ended');
