@@ -30,6 +30,9 @@ export const warmLimits = {
   /** A round starts at the latest this long after the first unwarmed batch, so a
    * steady trickle of mail (a sync that never pauses) still gets warmed indexes. */
   maxDelayMs: 60_000,
+  /** A round this long (s) is logged at info level (an index build a user would have
+   * waited for), shorter ones at debug. */
+  reportAfterS: 1,
 } as const;
 
 export interface ViewWarmer {
@@ -81,7 +84,12 @@ export function startViewWarmer(db: Db, logger: Logger, limits: { quietMs: numbe
     }
     if (closed) return;
     rounds++;
-    logger.info(`the web app's views are up to date (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    const seconds = (performance.now() - started) / 1000;
+    // A round after one new message takes milliseconds: worth a line only when an index
+    // was really built.
+    const line = `the web app's views are up to date (${seconds.toFixed(1)} s)`;
+    if (seconds >= warmLimits.reportAfterS) logger.info(line);
+    else logger.debug(line);
     schedule();
   };
 
