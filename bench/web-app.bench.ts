@@ -51,7 +51,9 @@ async function profileConversation(page: Page, url: string): Promise<string> {
   try {
     await page.goto(url);
     await page.waitForSelector('article.message', { timeout: 60_000 });
-    await page.waitForLoadState('networkidle');
+    // Not 'networkidle': the live feed's long poll never ends. What follows the paint
+    // (attachments, links) is done well within this.
+    await page.waitForTimeout(1_500);
   } finally {
     page.off('requestfinished', onDone);
   }

@@ -34,7 +34,7 @@ describe('the view warmer', () => {
   it('brings the app\'s indexes up to date after the queue\'s writes', async () => {
     await t.db.scope.insert(link(0));
     expect(await indexed(), 'stale=ok does not update the index by itself').toBe(0);
-    warmer = startViewWarmer(t.db, silentLogger, { quietMs: 50, maxDelayMs: 2_000 });
+    warmer = startViewWarmer(t.db, silentLogger, { quietMs: 50 });
     warmer.poke();
     await expect.poll(() => warmer?.rounds, { timeout: 30_000 }).toBe(1);
     expect(await indexed()).toBe(1);
