@@ -23,8 +23,9 @@ const progressEveryMs = 10_000;
  * One queue run until idle, as the benchmarks time it: a fresh runner (started before the
  * clock), peak memory of this process and its children sampled throughout, time per
  * extension summed over batches, and a progress line every 10 s through `log`.
+ * `afterBatch`: called after each batch that wrote something.
  */
-export async function timedQueueRun(db: Db, registry: SchemaRegistry, log: (progress: string) => void): Promise<TimedQueueRun> {
+export async function timedQueueRun(db: Db, registry: SchemaRegistry, log: (progress: string) => void, afterBatch?: () => void): Promise<TimedQueueRun> {
   const extensionMs = new Map<string, number>();
   const progress = { written: 0, ran: 0 };
   let t0 = performance.now();
@@ -36,6 +37,7 @@ export async function timedQueueRun(db: Db, registry: SchemaRegistry, log: (prog
     onBatch: ({ stats }) => {
       progress.written += stats.written;
       progress.ran += stats.ran;
+      if (stats.written > 0) afterBatch?.();
       for (const [id, ms] of Object.entries(stats.extensionMs ?? {})) extensionMs.set(id, (extensionMs.get(id) ?? 0) + ms);
       const now = performance.now();
       if (now - lastLog > progressEveryMs) {

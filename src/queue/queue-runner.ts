@@ -11,6 +11,7 @@ import { extensionSchemaId, loadStoredExtensions } from './load-extensions.js';
 import { queueLimits } from './limits.js';
 import { type BatchStats, type QueueContext, processBatch } from './process-batch.js';
 import { removeUnvisitedOutputs } from './stale-outputs.js';
+import { runRetryRequests } from './retry-requests.js';
 
 export interface QueueOptions {
   db: Db;
@@ -205,6 +206,8 @@ export class QueueRunner {
       else if (row.doc) docs.push(row.doc);
     }
     const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)) });
+    // Retry requests are acted on as they arrive, not when a replay reads old ones.
+    if (lane.kind === 'incoming') await runRetryRequests(this.ctx, docs);
     // A batch of nothing but checkpoints does not move the checkpoint: writing one is
     // itself a change on the feed, and the next batch would see it and write another,
     // forever. Any other batch does, so later passes do not read it again.

@@ -27,12 +27,13 @@ export function couchUrlWithLogin(t: TestDatabase): string {
   return url.toString();
 }
 
-export async function serveApp(t: TestDatabase, importDirs: string[]): Promise<ServedApp> {
+/** `extraArgs`: more `raindrop serve` options (e.g. `--extensions DIR`). */
+export async function serveApp(t: TestDatabase, importDirs: string[], extraArgs: readonly string[] = []): Promise<ServedApp> {
   const home = await mkdtemp(join(tmpdir(), 'raindrop-serve-app-'));
   const config = join(home, 'config.json');
   await writeFile(config, '{}', { mode: 0o600 });
   const couchUrl = couchUrlWithLogin(t);
-  const child: ChildProcess = startCli(['serve', '--couch', couchUrl, '--db', t.db.name, '--config', config, '--data-dir', join(home, 'data'), '--app-port', '0', '--json', ...importDirs.flatMap((d) => ['--import', d])], {});
+  const child: ChildProcess = startCli(['serve', '--couch', couchUrl, '--db', t.db.name, '--config', config, '--data-dir', join(home, 'data'), '--app-port', '0', '--json', ...importDirs.flatMap((d) => ['--import', d]), ...extraArgs], {});
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

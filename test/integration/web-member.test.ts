@@ -95,6 +95,8 @@ describe('the member login', () => {
       ['derived item (new)', { ...applyUserItem(undefined, ['email', 'other@example.org'], 'rd.msg.body', { text: 'forged' })! }],
       ['derived item (existing)', { ...(await getDoc(t.db, docIdFor(message, 'rd.msg.body')))!, text: 'forged' } as { _id: string }],
       ['conversation summary', { ...applyUserItem(undefined, ['conv', 'x@example.org'], 'rd.conv.summary', { subject: 'x' })! }],
+      // The status screen's "retry" is the admin's: it makes the queue run extension code.
+      ['retry request', { ...applyUserItem(undefined, ['ext', 'rd.ext.email'], 'rd.core.retry-request', { requested_at: new Date().toISOString() })! }],
       ['user item under an id not computed from its key', { ...applyUserItem(undefined, message, 'rd.msg.seen', { seen: false })!, _id: docIdFor(['email', 'someone-else@example.org'], 'rd.msg.seen') }],
       ['another writer forged in a user-state item', { ...applyUserItem(undefined, ['email', 'forge@example.org'], 'rd.msg.seen', { seen: true })!, rd_schema_items: { user: { rd_source: null, category: 'provider', confidence: 2, schema_version: 1, content_hash: 'x', fields: { seen: true } }, 'rd.imap': { rd_source: null, category: 'provider', confidence: 9, schema_version: 1, content_hash: 'y', fields: { seen: false } } } }],
       ['a field of the wrong type', { ...applyUserItem(undefined, ['email', 'typed@example.org'], 'rd.msg.seen', { seen: 'yes' })! }],

@@ -4,21 +4,25 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Database, locate, session, whenSessionEnds, type Session } from './data/couch.js';
 import { LiveFeed } from './data/live.js';
 import { App, type Toast } from './ui/app-context.js';
-import { go, href, useRoute } from './ui/router.js';
+import { go, href, parseRoute, useRoute } from './ui/router.js';
+import { prefetchConversation } from './data/mail.js';
 import { shortcutHelp, useKeys } from './ui/keys.js';
 import { Login } from './screens/login.js';
 import { Inflow } from './screens/inflow.js';
 import { ConversationList } from './screens/conversation-list.js';
 import { ConversationScreen } from './screens/conversation.js';
-import { Contacts, Lists, Status } from './screens/directory.js';
+import { Contacts, Lists } from './screens/directory.js';
+import { Status } from './screens/status.js';
+import { ContactScreen } from './screens/contact.js';
 import { Compose } from './screens/compose.js';
 import { SearchBox, SearchResults } from './screens/search.js';
 
 const toastMs = 10_000;
 
-function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
+function Shell({ user, admin, resumed, onLogout }: { user: string; admin: boolean; resumed: number; onLogout: () => void }) {
   const db = useMemo(() => new Database(locate()), []);
-  const live = useMemo(() => new LiveFeed(db), [db]);
+  // The feed stops when the session ends; a new one follows once the user is back.
+  const live = useMemo(() => new LiveFeed(db), [db, resumed]);
   const [toast, setToast] = useState<Toast | undefined>();
   const [help, setHelp] = useState(false);
   const route = useRoute();
@@ -32,7 +36,7 @@ function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
     return () => clearTimeout(t);
   }, [toast]);
   useKeys({ '?': () => setHelp((h) => !h), c: () => go(href.compose()), Escape: () => setHelp(false), i: () => go(href.inflow()) });
-  const ctx = useMemo(() => ({ db, live, user, toast: setToast }), [db, live, user]);
+  const ctx = useMemo(() => ({ db, live, user, admin, resumed, toast: setToast }), [db, live, user, admin, resumed]);
   let screen;
   switch (route.screen) {
     case 'inflow': screen = <Inflow />; break;
@@ -40,6 +44,7 @@ function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
     case 'conversation': screen = <ConversationScreen id={route.id} {...(route.from ? { from: route.from } : {})} />; break;
     case 'compose': screen = <Compose route={route} />; break;
     case 'contacts': screen = <Contacts />; break;
+    case 'contact': screen = <ContactScreen key={route.id} id={route.id} />; break;
     case 'lists': screen = <Lists />; break;
     case 'status': screen = <Status />; break;
     case 'search': screen = <SearchResults query={route.query} newest={route.newest} />; break;
@@ -74,19 +79,41 @@ function Shell({ user, onLogout }: { user: string; onLogout: () => void }) {
   );
 }
 
+type RootState =
+  | { kind: 'loading' }
+  | { kind: 'login'; ended: boolean }
+  /** `ended`: the session ended while the app was open; the screens stay as they were
+   * (a draft keeps what was typed) under the login form. `resumed` counts the returns. */
+  | { kind: 'in'; session: Session; ended: boolean; resumed: number };
+
 function Root() {
-  const [state, setState] = useState<{ kind: 'loading' } | { kind: 'login'; ended: boolean } | { kind: 'in'; session: Session }>({ kind: 'loading' });
+  const [state, setState] = useState<RootState>({ kind: 'loading' });
   useEffect(() => {
-    whenSessionEnds(() => setState({ kind: 'login', ended: true }));
+    whenSessionEnds(() => setState((s) => (s.kind === 'in' ? { ...s, ended: true } : { kind: 'login', ended: true })));
+    // Opened on a conversation's URL: its documents load beside the session check (the
+    // conversation screen takes them), not after it. Without a session they are refused
+    // quietly and loaded again after the login.
+    const first = parseRoute(location.hash);
+    if (first.screen === 'conversation') prefetchConversation(new Database(locate(), true), first.id);
     session.current().then(
-      (s) => setState(s.name ? { kind: 'in', session: s } : { kind: 'login', ended: false }),
+      (s) => setState(s.name ? { kind: 'in', session: s, ended: false, resumed: 0 } : { kind: 'login', ended: false }),
       () => setState({ kind: 'login', ended: false }),
     );
   }, []);
   if (state.kind === 'loading') return <p class="loading" aria-busy="true">Loading…</p>;
-  if (state.kind === 'login') return <Login ended={state.ended} onLogin={(s) => setState({ kind: 'in', session: s })} />;
+  if (state.kind === 'login') return <Login ended={state.ended} onLogin={(s) => setState({ kind: 'in', session: s, ended: false, resumed: 0 })} />;
   const logout = () => void session.logout().finally(() => setState({ kind: 'login', ended: false }));
-  return <Shell user={state.session.name ?? ''} onLogout={logout} />;
+  const { session: current, ended, resumed } = state;
+  // Someone else logging in gets a fresh app, not the previous user's screens.
+  const back = (s: Session) => setState(s.name === current.name ? { kind: 'in', session: s, ended: false, resumed: resumed + 1 } : { kind: 'in', session: s, ended: false, resumed: 0 });
+  return (
+    <>
+      <div class="shell" inert={ended} key={current.name ?? ''}>
+        <Shell user={current.name ?? ''} admin={current.roles.includes('_admin')} resumed={resumed} onLogout={logout} />
+      </div>
+      {ended && <Login ended overlay onLogin={back} />}
+    </>
+  );
 }
 
 const mount = document.getElementById('app');

@@ -22,6 +22,7 @@ import { SearchIndex } from '../../search/index-store.js';
 import { searchIndexPath } from '../../search/index-path.js';
 import { indexUntilStopped } from '../../search/indexer.js';
 import { runSearch } from '../../search/run-query.js';
+import { type ViewWarmer, startViewWarmer } from '../../web/view-warmer.js';
 
 /** The search indexer, following the feed until serve stops; restarted after a failure
  * (logged) with a pause. It resumes from the index's own checkpoint. */
@@ -43,6 +44,17 @@ async function runIndexerUntilStopped(ctx: CommandContext, server: OpenServer, i
  * installed extensions change, and after a failure (logged) with a pause. */
 async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Promise<void> {
   const db = useDatabase(server.couch, ctx.config.db);
+  // The web app's indexes follow the queue's writes, so no page load waits for a build.
+  const warmer = startViewWarmer(db, ctx.logger);
+  warmer.poke();
+  try {
+    await runQueueLoop(ctx, db, warmer);
+  } finally {
+    await warmer.close();
+  }
+}
+
+async function runQueueLoop(ctx: CommandContext, db: ReturnType<typeof useDatabase>, warmer: ViewWarmer): Promise<void> {
   let stopped = false;
   void ctx.stopRequested.then(() => (stopped = true));
   let watchedDirs = '';
@@ -62,7 +74,7 @@ async function runQueueUntilStopped(ctx: CommandContext, server: OpenServer): Pr
         if (userDirs.length > 0 && userDirs.join('\n') !== watchedDirs) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
         watchedDirs = userDirs.join('\n');
         dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
-        const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
+        const runner = await QueueRunner.start({ db, registry, logger: ctx.logger, onBatch: (b) => b.stats.written > 0 && warmer.poke() });
         try {
           await runner.watch(ctx.stopRequested);
         } finally {

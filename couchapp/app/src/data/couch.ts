@@ -37,7 +37,7 @@ export function whenSessionEnds(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, quiet401 = false): Promise<T> {
   const init: RequestInit = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -54,7 +54,7 @@ async function call<T>(method: string, path: string, body?: unknown, signal?: Ab
   }
   if (!res.ok) {
     const e = (data ?? {}) as { error?: string; reason?: string };
-    if (res.status === 401 && path !== '/_session') onUnauthorized();
+    if (res.status === 401 && path !== '/_session' && !quiet401) onUnauthorized();
     throw new CouchError(res.status, e.error ?? 'http_error', e.reason ?? `${method} ${path}: HTTP ${res.status}`);
   }
   return data as T;
@@ -87,15 +87,21 @@ export const session = {
 
 export class Database {
   readonly base: string;
-  constructor(readonly where: Where) {
+  /** `quiet`: a 401 is only this request's error, not "the session ended" (a prefetch
+   * made before the session is known). */
+  constructor(readonly where: Where, private readonly quiet = false) {
     this.base = `/${encodeURIComponent(where.db)}`;
+  }
+
+  private call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return call<T>(method, path, body, signal, this.quiet);
   }
 
   /** Documents by id, in the order asked, undefined where missing or deleted. */
   async docs(ids: readonly string[]): Promise<Map<string, CouchDoc>> {
     const out = new Map<string, CouchDoc>();
     if (ids.length === 0) return out;
-    const r = await call<{ rows: Array<{ id?: string; doc?: CouchDoc | null }> }>('POST', `${this.base}/_all_docs?include_docs=true`, { keys: [...new Set(ids)] });
+    const r = await this.call<{ rows: Array<{ id?: string; doc?: CouchDoc | null }> }>('POST', `${this.base}/_all_docs?include_docs=true`, { keys: [...new Set(ids)] });
     for (const row of r.rows) if (row.doc && row.id) out.set(row.id, row.doc);
     return out;
   }
@@ -106,12 +112,33 @@ export class Database {
 
   /** Every document of one key type (all schemas), by id range: no view needed. */
   async byKeyType(keyType: string): Promise<CouchDoc[]> {
-    const r = await call<{ rows: Array<{ doc?: CouchDoc }> }>('GET', `${this.base}/_all_docs?${q({ ...keyTypeRange(keyType), include_docs: true })}`);
+    const r = await this.call<{ rows: Array<{ doc?: CouchDoc }> }>('GET', `${this.base}/_all_docs?${q({ ...keyTypeRange(keyType), include_docs: true })}`);
     return r.rows.flatMap((row) => (row.doc ? [row.doc] : []));
   }
 
   async view<V>(ddoc: string, view: string, params: Record<string, JsonValue | undefined>): Promise<{ rows: Array<{ id: string; key: JsonValue; value: V; doc?: CouchDoc }> }> {
-    return call('GET', `${this.base}/_design/${ddoc}/_view/${view}?${q(params)}`);
+    return this.call('GET', `${this.base}/_design/${ddoc}/_view/${view}?${q(params)}`);
+  }
+
+  /** A view's rows for several exact keys in one request (POST {"keys": [...]}). */
+  async viewKeys<V>(ddoc: string, view: string, keys: readonly JsonValue[], params: Record<string, JsonValue | undefined> = {}): Promise<{ rows: Array<{ id: string; key: JsonValue; value: V; doc?: CouchDoc }> }> {
+    if (keys.length === 0) return { rows: [] };
+    const query = q(params);
+    return this.call('POST', `${this.base}/_design/${ddoc}/_view/${view}${query ? `?${query}` : ''}`, { keys });
+  }
+
+  /** Ids (no documents) of one key type: for picking a few documents of a range that
+   * also holds big ones (extension code). */
+  async idsOfKeyType(keyType: string): Promise<string[]> {
+    const r = await this.call<{ rows: Array<{ id: string }> }>('GET', `${this.base}/_all_docs?${q(keyTypeRange(keyType))}`);
+    return r.rows.map((row) => row.id);
+  }
+
+  /** How many changes follow `since` (the queue's lag behind the feed). CouchDB answers
+   * `pending`; the embedded server does not, so its rows are counted up to `cap`. */
+  async changesAfter(since: string | number, cap: number): Promise<{ ids: string[]; pending: number | undefined }> {
+    const r = await this.call<{ results: Array<{ id: string }>; pending?: number }>('GET', `${this.base}/_changes?${q({ since: String(since), limit: cap })}`);
+    return { ids: r.results.map((c) => c.id), pending: typeof r.pending === 'number' ? r.pending : undefined };
   }
 
   /**
@@ -128,7 +155,7 @@ export class Database {
         return next ? [next] : [];
       });
       if (docs.length === 0) return written;
-      const results = await call<Array<{ id: string; ok?: boolean; error?: string; reason?: string }>>('POST', `${this.base}/_bulk_docs`, { docs });
+      const results = await this.call<Array<{ id: string; ok?: boolean; error?: string; reason?: string }>>('POST', `${this.base}/_bulk_docs`, { docs });
       const conflicted = new Set(results.filter((r) => r.error === 'conflict').map((r) => r.id));
       const failed = results.find((r) => r.error && r.error !== 'conflict');
       if (failed) throw new CouchError(403, failed.error ?? 'error', failed.reason ?? `writing ${failed.id} failed`);
@@ -140,18 +167,18 @@ export class Database {
 
   /** Writes a whole document (drafts, outgoing mail): the caller built it. */
   async put(doc: CouchDoc): Promise<string> {
-    const r = await call<{ rev: string }>('PUT', `${this.base}/${encodeURIComponent(doc._id)}`, doc);
+    const r = await this.call<{ rev: string }>('PUT', `${this.base}/${encodeURIComponent(doc._id)}`, doc);
     return r.rev;
   }
 
   async info(): Promise<{ update_seq: string | number; doc_count: number }> {
-    return call('GET', this.base);
+    return this.call('GET', this.base);
   }
 
   /** One long-poll of the changes feed: the ids changed since `since`, and the next
    * `since` to pass back. Sequences are opaque: never compared, only passed back. */
   async changesSince(since: string | number, signal: AbortSignal): Promise<{ ids: string[]; last: string | number }> {
-    const r = await call<{ results: Array<{ id: string }>; last_seq: string | number }>(
+    const r = await this.call<{ results: Array<{ id: string }>; last_seq: string | number }>(
       'GET', `${this.base}/_changes?${q({ feed: 'longpoll', since: String(since), timeout: 25000, limit: 500 })}`, undefined, signal);
     return { ids: r.results.map((c) => c.id), last: r.last_seq };
   }

@@ -72,6 +72,8 @@ export interface Message {
   flagged: boolean;
   deleted: boolean;
   attachments: AttachmentFile[];
+  /** Attachment parts the message has (their items may still be loading). */
+  attachmentCount: number;
   list: { id: string; name: string | null; unsubscribe: string[]; post: string | null } | undefined;
   references: string[];
   replyTo: Address[];
@@ -80,6 +82,8 @@ export interface Message {
 export interface Conversation {
   summary: ConvSummary;
   messages: Message[];
+  /** Attachments and links per message, loaded after the messages. */
+  extras: Promise<Map<string, MessageExtras>>;
 }
 
 export const pageSize = 50;
@@ -149,23 +153,50 @@ const messageSchemas = ['rd.msg.body', 'rd.msg.body.quoted', 'rd.msg.seen', 'rd.
 const addresses = (v: unknown): Address[] => (Array.isArray(v) ? (v as Address[]) : []);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
-/** A conversation by its key value (the smallest Message-ID): the summary, then every
- * message's documents in one request, then its attachment items. No view query. */
+export interface Link { url: string; text: string; host: string }
+
+/** What a message shows once its messages are on screen: attachments (their items need
+ * the attachment summaries first) and links (a view query, started with the messages). */
+export interface MessageExtras { attachments: AttachmentFile[]; links: Link[] }
+
+/**
+ * A conversation by its key value (the smallest Message-ID): the summary, then every
+ * message's documents in one request, which is all the messages need to paint. The
+ * links (view `rd_browse/links_by_message`, asked in parallel with the documents) and
+ * the attachment items (ids from the attachment summaries) come after, in `extras`, so
+ * they never hold the messages back. One view query.
+ */
 export async function loadConversation(db: Database, convId: string): Promise<Conversation | undefined> {
   const summary = (await db.doc(convKey(convId), 'rd.conv.summary')) as unknown as ConvSummary | undefined;
   if (!summary) return undefined;
+  const linkRows = db.viewKeys<Link & { position: number }>('rd_browse', 'links_by_message', summary.message_ids);
+  // Handled here so a failure before `extras` is awaited is not an unhandled rejection.
+  linkRows.catch(() => undefined);
   const ids = summary.message_ids.flatMap((m) => messageSchemas.map((s) => docIdFor(messageKey(m), s)));
   const docs = await db.docs(ids);
   const get = (m: string, s: string) => docs.get(docIdFor(messageKey(m), s));
-  const fileIds = summary.message_ids.flatMap((m) => strings(get(m, 'rd.msg.attachment-summary')?.part_ids).map((p) => docIdFor(['attach', [m, p]] as RdKey, 'rd.attach.file')));
-  const files = await db.docs(fileIds);
+  const partIdsOf = (m: string) => strings(get(m, 'rd.msg.attachment-summary')?.part_ids);
+  const extras = (async (): Promise<Map<string, MessageExtras>> => {
+    const fileId = (m: string, p: string) => docIdFor(['attach', [m, p]] as RdKey, 'rd.attach.file');
+    const [files, links] = await Promise.all([db.docs(summary.message_ids.flatMap((m) => partIdsOf(m).map((p) => fileId(m, p)))), linkRows]);
+    const out = new Map<string, MessageExtras>(summary.message_ids.map((m) => [m, {
+      attachments: partIdsOf(m).flatMap((p) => {
+        const f = files.get(fileId(m, p));
+        return f ? [{ id: f._id, name: String(f.name ?? `part-${p}`), content_type: String(f.content_type ?? 'application/octet-stream'), size: num(f.size), inline: f.inline === true }] : [];
+      }),
+      links: [],
+    }]));
+    const sorted = [...links.rows].sort((a, b) => a.value.position - b.value.position);
+    for (const row of sorted) out.get(String(row.key))?.links.push({ url: String(row.value.url), text: String(row.value.text), host: String(row.value.host) });
+    return out;
+  })();
+  extras.catch(() => undefined);
   const messages = summary.message_ids.flatMap((m): Message[] => {
     const body = get(m, 'rd.msg.body');
     if (!body) return [];
     const quoted = get(m, 'rd.msg.body.quoted');
     const list = get(m, 'rd.msg.email.mailing-list');
     const thread = get(m, 'rd.msg.thread');
-    const partIds = strings(get(m, 'rd.msg.attachment-summary')?.part_ids);
     return [{
       id: m,
       from: (body.from as Address | null) ?? null,
@@ -180,16 +211,32 @@ export async function loadConversation(db: Database, convId: string): Promise<Co
       seen: get(m, 'rd.msg.seen')?.seen === true,
       flagged: get(m, 'rd.msg.flagged')?.flagged === true,
       deleted: get(m, 'rd.msg.deleted')?.deleted === true,
-      attachments: partIds.flatMap((p) => {
-        const f = files.get(docIdFor(['attach', [m, p]] as RdKey, 'rd.attach.file'));
-        return f ? [{ id: f._id, name: String(f.name ?? `part-${p}`), content_type: String(f.content_type ?? 'application/octet-stream'), size: num(f.size), inline: f.inline === true }] : [];
-      }),
+      attachments: [],
+      attachmentCount: partIdsOf(m).length,
       list: list ? { id: String(list.list_id), name: typeof list.name === 'string' ? list.name : null, unsubscribe: strings(list.unsubscribe), post: typeof list.post === 'string' ? list.post : null } : undefined,
       references: strings(thread?.references),
       replyTo: [],
     }];
   });
-  return { summary, messages };
+  return { summary, messages, extras };
+}
+
+const prefetched = new Map<string, Promise<Conversation | undefined>>();
+
+/** Starts loading a conversation before the screen asks (the app opened on its URL: the
+ * load runs beside the session check instead of after it). */
+export function prefetchConversation(db: Database, convId: string): void {
+  const p = loadConversation(db, convId);
+  p.catch(() => undefined);
+  prefetched.set(convId, p);
+}
+
+/** The conversation, from its prefetch when there is one (once), else loaded now. */
+export function openConversation(db: Database, convId: string): Promise<Conversation | undefined> {
+  const early = prefetched.get(convId);
+  prefetched.delete(convId);
+  // A prefetch refused (no session yet) is done again with the session.
+  return early ? early.catch(() => loadConversation(db, convId)) : loadConversation(db, convId);
 }
 
 export interface Contact { id: string; name: string; identities: string[]; messages: number; sentByMe: number; lastSeen: number | null }
@@ -214,22 +261,6 @@ export async function loadLists(db: Database): Promise<MailingList[]> {
     id: String(d.list_id ?? d._id), name: typeof d.name === 'string' ? d.name : null, messages: num(d.message_count), unsubscribe: strings(d.unsubscribe),
     last: typeof d.last_seen === 'number' ? d.last_seen : null,
   })).sort((a, b) => b.messages - a.messages);
-}
-
-export interface AccountStatus { account: string; result: string; finishedAt: string | null; error: string | null }
-
-export async function loadStatus(db: Database): Promise<{ accounts: AccountStatus[]; errors: Array<{ ext: string; count: number }> }> {
-  const [accounts, errors] = await Promise.all([
-    db.byKeyType('account'),
-    db.view<number>('rd_queue', 'errors_by_extension', { group: true }),
-  ]);
-  return {
-    accounts: accounts.filter((d) => d.rd_schema_id === 'rd.core.sync-status').map((d) => ({
-      account: String(d.account ?? ''), result: String(d.result ?? ''), finishedAt: typeof d.finished_at === 'string' ? d.finished_at : null,
-      error: d.error && typeof d.error === 'object' ? String((d.error as { message?: unknown }).message ?? '') : null,
-    })),
-    errors: errors.rows.map((r) => ({ ext: String(r.key), count: Number(r.value) })),
-  };
 }
 
 /** User actions on messages: each writes the user-state item `raindrop mark` writes. */
@@ -263,7 +294,7 @@ export async function loadMessage(db: Database, id: string): Promise<Message | u
     subject: typeof body.subject === 'string' ? body.subject : null, timestamp: typeof body.timestamp === 'number' ? body.timestamp : null,
     text: typeof body.text === 'string' ? body.text : '', textSource: 'plain', html: undefined,
     parts: Array.isArray(quoted?.parts) ? (quoted.parts as QuotedPart[]) : undefined,
-    seen: true, flagged: false, deleted: false, attachments: [], list: undefined, references: [],
+    seen: true, flagged: false, deleted: false, attachments: [], attachmentCount: 0, list: undefined, references: [],
     replyTo: addresses(email?.reply_to),
   };
 }

@@ -49,6 +49,10 @@ export function Compose({ route }: { route: Extract<Route, { screen: 'compose' }
     }, saveDelayMs);
   };
   useEffect(() => () => clearTimeout(timer.current), []);
+  // Back after the session ended: what was typed meanwhile is saved now.
+  useEffect(() => {
+    if (app.resumed > 0 && draft) save(draft);
+  }, [app.resumed]);
   // Replies start above the quote; a new message starts at the recipients.
   const ready = draft !== undefined;
   useEffect(() => {

@@ -1,9 +1,9 @@
 /** One conversation, oldest message first: own text with quotes folded, HTML in a
- * sandboxed frame, attachments, the list's unsubscribe link; marks its unread messages
- * read when opened; reply, forward and triage from here. No view query: the summary and
- * the messages' documents by computed id. */
+ * sandboxed frame, attachments, links, the list's unsubscribe link; marks its unread messages
+ * read when opened; reply, forward and triage from here. The summary and the messages'
+ * documents by computed id; one view query (the links), which the messages do not wait for. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, liveMessageIds, loadConversation, type Conversation as Conv, type Message } from '../data/mail.js';
+import { actions, liveMessageIds, openConversation, type Conversation as Conv, type Message, type MessageExtras } from '../data/mail.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { fullAddress, longDate, size, who } from '../ui/format.js';
 import { go, href } from '../ui/router.js';
@@ -13,7 +13,9 @@ import { HtmlBody, TextBody, hasRemoteImages } from '../ui/message-body.js';
 
 const trustKey = (address: string) => `raindrop.images.${address.toLowerCase()}`;
 
-function MessageView({ m, served, db }: { m: Message; served: boolean; db: string }) {
+function MessageView({ m, extras, served, db }: { m: Message; extras: MessageExtras | undefined; served: boolean; db: string }) {
+  const attachments = extras?.attachments ?? [];
+  const links = extras?.links ?? [];
   const sender = m.from?.address ?? '';
   const [images, setImages] = useState(() => sender !== '' && localStorage.getItem(trustKey(sender)) === 'always');
   // HTML mail is shown as its sender made it (sanitized, remote images blocked): its text
@@ -41,15 +43,23 @@ function MessageView({ m, served, db }: { m: Message; served: boolean; db: strin
         </div>
       )}
       {asHtml && m.html !== undefined ? <HtmlBody html={m.html} showImages={images} /> : <TextBody parts={m.parts} text={m.text} />}
-      {m.attachments.length > 0 && (
+      {m.attachmentCount > 0 && !extras && <p class="loading attachments-loading" aria-busy="true">Attachments…</p>}
+      {attachments.length > 0 && (
         <ul class="attachments" aria-label="Attachments">
-          {m.attachments.map((a) => (
+          {attachments.map((a) => (
             <li key={a.id}>
               {served
                 ? <a href={`/_raindrop/attachment/${encodeURIComponent(db)}/${encodeURIComponent(a.id)}`} download={a.name}>{a.name}</a>
                 : <span title="Downloads go through raindrop serve">{a.name}</span>}
               <span class="type">{a.content_type}</span> <span class="size">{size(a.size)}</span>
             </li>
+          ))}
+        </ul>
+      )}
+      {links.length > 0 && (
+        <ul class="links" aria-label="Links">
+          {links.map((l) => (
+            <li key={l.url}><a href={l.url} target="_blank" rel="noopener noreferrer">{l.text}</a><span class="host">{l.host}</span></li>
           ))}
         </ul>
       )}
@@ -65,10 +75,17 @@ function MessageView({ m, served, db }: { m: Message; served: boolean; db: strin
 export function ConversationScreen({ id, from }: { id: string; from?: string }) {
   const app = useApp();
   const [conv, setConv] = useState<Conv | null | undefined>();
+  const [extras, setExtras] = useState<Map<string, MessageExtras> | undefined>();
   const [error, setError] = useState('');
-  const reload = () => loadConversation(app.db, id).then((c) => setConv(c ?? null), (e: Error) => setError(e.message));
+  const reload = () => openConversation(app.db, id).then((c) => {
+    setConv(c ?? null);
+    // Attachments and links follow the messages; a view still being built (links) only
+    // leaves them out.
+    c?.extras.then((x) => setExtras(x), () => setExtras(new Map()));
+  }, (e: Error) => setError(e.message));
   useEffect(() => {
     setConv(undefined);
+    setExtras(undefined);
     void reload();
   }, [id]);
   // Opening a conversation reads it.
@@ -111,7 +128,7 @@ export function ConversationScreen({ id, from }: { id: string; from?: string }) 
           <button type="button" onClick={() => void actions.bulkSender(app.db, sender, false).then(() => app.toast({ text: `${sender} is not bulk` }))}>Not bulk</button>
         </>}
       </div>
-      {conv.messages.map((m) => <MessageView key={m.id} m={m} served={app.db.where.served} db={app.db.where.db} />)}
+      {conv.messages.map((m) => <MessageView key={m.id} m={m} extras={extras?.get(m.id)} served={app.db.where.served} db={app.db.where.db} />)}
     </section>
   );
 }

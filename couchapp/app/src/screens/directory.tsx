@@ -1,11 +1,12 @@
-/** Contacts (ranked), mailing lists (with message counts) and status (sync per account,
- * extension errors): one query each. */
+/** Contacts (ranked; each opens its identities and conversations) and mailing lists
+ * (with message counts): one query each. */
 import { useEffect, useState } from 'preact/hooks';
-import { loadContacts, loadLists, loadStatus, type Contact, type MailingList } from '../data/mail.js';
+import { loadContacts, loadLists, type Contact, type MailingList } from '../data/mail.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { shortDate } from '../ui/format.js';
+import { href } from '../ui/router.js';
 
-function useLoad<T>(load: () => Promise<T>, live: string[]): { data: T | undefined; error: string } {
+export function useLoad<T>(load: () => Promise<T>, live: string[]): { data: T | undefined; error: string } {
   const [data, setData] = useState<T | undefined>();
   const [error, setError] = useState('');
   const reload = () => load().then(setData, (e: Error) => setError(e.message));
@@ -24,7 +25,7 @@ export function Contacts() {
       <ul class="contacts">
         {(data ?? []).map((c) => (
           <li key={c.id}>
-            <span class="name">{c.name}</span>
+            <a class="name" href={href.contact(c.id)}>{c.name}</a>
             <span class="identities">{c.identities.map((i) => <a key={i} href={`#/compose?to=${encodeURIComponent(i)}`}>{i}</a>)}</span>
             <span class="counts">{c.messages} messages{c.sentByMe > 0 ? `, ${c.sentByMe} from you` : ''}</span>
             <time>{shortDate(c.lastSeen)}</time>
@@ -51,24 +52,6 @@ export function Lists() {
           </li>
         ))}
       </ul>
-    </section>
-  );
-}
-
-export function Status() {
-  const { db } = useApp();
-  const { data, error } = useLoad(() => loadStatus(db), ['rd.core.sync-status', 'rd.core.error']);
-  return (
-    <section aria-labelledby="status-title">
-      <h1 id="status-title">Status</h1>
-      {error && <p role="alert" class="error">{error}</p>}
-      <h2>Accounts</h2>
-      {data && data.accounts.length === 0 && <p class="empty">No mail account has synced yet (<code>raindrop account add</code>).</p>}
-      <ul>{(data?.accounts ?? []).map((a) => <li key={a.account}><strong>{a.account}</strong>: {a.result}{a.finishedAt ? `, ${new Date(a.finishedAt).toLocaleString()}` : ''}{a.error ? ` — ${a.error}` : ''}</li>)}</ul>
-      <h2>Extension errors</h2>
-      {data && data.errors.length === 0 && <p class="empty">None.</p>}
-      <ul>{(data?.errors ?? []).map((e) => <li key={e.ext}>{e.ext}: {e.count}</li>)}</ul>
-      {data && data.errors.length > 0 && <p class="hint">The admin runs them again with <code>raindrop retry-errors</code>.</p>}
     </section>
   );
 }

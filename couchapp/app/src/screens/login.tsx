@@ -2,7 +2,9 @@
 import { useState } from 'preact/hooks';
 import { CouchError, session, type Session } from '../data/couch.js';
 
-export function Login({ onLogin, ended }: { onLogin: (s: Session) => void; ended: boolean }) {
+/** `overlay`: shown over the open app when the session ended, which stays as it was
+ * (nothing typed is lost) and carries on after the login. */
+export function Login({ onLogin, ended, overlay = false }: { onLogin: (s: Session) => void; ended: boolean; overlay?: boolean }) {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState(ended ? 'Your session ended; log in again.' : '');
@@ -19,16 +21,17 @@ export function Login({ onLogin, ended }: { onLogin: (s: Session) => void; ended
       setBusy(false);
     }
   };
-  return (
-    <main class="login">
-      <form onSubmit={submit} aria-labelledby="login-title">
-        <h1 id="login-title">Raindrop</h1>
-        <label>Name<input name="name" autocomplete="username" required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
-        <label>Password<input name="password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} /></label>
-        {error && <p role="alert" class="error">{error}</p>}
-        <button type="submit" disabled={busy}>{busy ? 'Logging in…' : 'Log in'}</button>
-        <p class="hint">The login of this Raindrop server: <code>raindrop user add NAME</code> creates one, or use the admin's (<code>raindrop url --credentials</code>).</p>
-      </form>
-    </main>
+  const form = (
+    <form onSubmit={submit} aria-labelledby="login-title">
+      <h1 id="login-title">Raindrop</h1>
+      <label>Name<input name="name" autocomplete="username" required autofocus={overlay} value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+      <label>Password<input name="password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} /></label>
+      {error && <p role="alert" class="error">{error}</p>}
+      <button type="submit" disabled={busy}>{busy ? 'Logging in…' : 'Log in'}</button>
+      <p class="hint">The login of this Raindrop server: <code>raindrop user add NAME</code> creates one, or use the admin's (<code>raindrop url --credentials</code>).</p>
+    </form>
   );
+  return overlay
+    ? <div class="login overlay" role="dialog" aria-modal="true" aria-labelledby="login-title">{form}</div>
+    : <main class="login">{form}</main>;
 }

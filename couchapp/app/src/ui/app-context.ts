@@ -11,6 +11,10 @@ export interface AppContext {
   db: Database;
   live: LiveFeed;
   user: string;
+  /** The login is a server admin (`_admin`): it may do what a member may not (retry). */
+  admin: boolean;
+  /** How often the user logged in again after the session ended (screens re-save). */
+  resumed: number;
   toast: (t: Toast) => void;
 }
 

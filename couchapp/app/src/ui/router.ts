@@ -1,6 +1,6 @@
 /** Hash routes, so the app works from `/` and from a design document's attachment path
  * alike: #/ inflow, #/g/<grouping>, #/c/<conversation id>, #/compose, #/contacts,
- * #/lists, #/status, #/search?q=<query>[&sort=newest]. */
+ * #/p/<contact document id>, #/lists, #/status, #/search?q=<query>[&sort=newest]. */
 import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
@@ -9,6 +9,7 @@ export type Route =
   | { screen: 'conversation'; id: string; from?: string }
   | { screen: 'compose'; mode: 'new' | 'reply' | 'all' | 'forward'; id?: string; draft?: string }
   | { screen: 'contacts' }
+  | { screen: 'contact'; id: string }
   | { screen: 'lists' }
   | { screen: 'status' }
   | { screen: 'search'; query: string; newest: boolean };
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
       return { screen: 'compose', mode, ...(params.get('id') ? { id: params.get('id') as string } : {}), ...(params.get('draft') ? { draft: params.get('draft') as string } : {}) };
     }
     case 'contacts': return { screen: 'contacts' };
+    case 'p': return parts[1] ? { screen: 'contact', id: parts[1] } : { screen: 'contacts' };
     case 'lists': return { screen: 'lists' };
     case 'status': return { screen: 'status' };
     case 'search': return params.get('q') ? { screen: 'search', query: params.get('q') as string, newest: params.get('sort') === 'newest' } : { screen: 'inflow' };
@@ -37,6 +39,7 @@ export const href = {
   list: (g: string) => `#/g/${encodeURIComponent(g)}`,
   conversation: (id: string, from?: string) => `#/c/${encodeURIComponent(id)}${from ? `?from=${encodeURIComponent(from)}` : ''}`,
   search: (query: string, newest: boolean) => `#/search?q=${encodeURIComponent(query)}${newest ? '&sort=newest' : ''}`,
+  contact: (docId: string) => `#/p/${encodeURIComponent(docId)}`,
   compose: (mode: 'new' | 'reply' | 'all' | 'forward' = 'new', id?: string) => `#/compose${mode === 'new' ? '' : `?mode=${mode}&id=${encodeURIComponent(id ?? '')}`}`,
 };
 
