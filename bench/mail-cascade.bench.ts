@@ -29,7 +29,15 @@ import { timedQueueRun } from './timed-queue-run.js';
  * load is timed separately. RAINDROP_BENCH_MAIL_N=500 takes only the first 500 files
  * (archive order) for a quick run.
  */
-const corpusName = 'openwrt-devel';
+export const cascadeCorpusName = 'openwrt-devel';
+const corpusName = cascadeCorpusName;
+
+/** RAINDROP_BENCH_MAIL_N: how many files of the corpus to take (all when unset). */
+export function cascadeLimit(): number | undefined {
+  const limit = process.env.RAINDROP_BENCH_MAIL_N === undefined ? undefined : Number(process.env.RAINDROP_BENCH_MAIL_N);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`RAINDROP_BENCH_MAIL_N must be a positive integer, not "${process.env.RAINDROP_BENCH_MAIL_N}"`);
+  return limit;
+}
 
 
 const mb = (bytes: number) => bytes / (1024 * 1024);
@@ -101,8 +109,7 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
     name: 'mail-cascade',
     async run(ctx) {
       const ceiling = ctx.results.get('couch.bulk_docs.write');
-      const limit = process.env.RAINDROP_BENCH_MAIL_N === undefined ? undefined : Number(process.env.RAINDROP_BENCH_MAIL_N);
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`RAINDROP_BENCH_MAIL_N must be a positive integer, not "${process.env.RAINDROP_BENCH_MAIL_N}"`);
+      const limit = cascadeLimit();
       const corpus = await openCorpus(corpusDirSetting());
       const name = `bench_mail_${Date.now()}`;
       let registry: SchemaRegistry | undefined;
