@@ -9,8 +9,7 @@ import { openServer } from '../src/couch/open-server.js';
 import { findMessages } from '../src/protocols/import/sources.js';
 import { messageKey } from '../src/protocols/message-key.js';
 import { rawSchemaId } from '../src/protocols/store-raw.js';
-import { dependentsPrefix } from '../src/queue/dependents.js';
-import { provenancePrefix } from '../src/queue/provenance.js';
+import { isBookkeeping } from '../src/queue/provenance.js';
 import { messageFiles, openCorpus, spamAssassinDir } from '../test/helpers/corpus.js';
 import { runCli } from '../test/helpers/run-cli.js';
 import type { Benchmark, Measurement } from './harness.js';
@@ -32,7 +31,7 @@ const corpusNames = ['spamassassin', 'cake', 'openwrt-devel', 'nasty'] as const;
 type CorpusName = (typeof corpusNames)[number];
 
 /** Documents that are installation or bookkeeping, not derived from mail. */
-const notDerived = new Set(['design', 'provenance', 'dependents', rawSchemaId, 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state']);
+const notDerived = new Set(['design', 'bookkeeping', rawSchemaId, 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state']);
 
 interface ImportSummary {
   imported: number;
@@ -165,7 +164,7 @@ async function countCorpus(name: CorpusName, root: string, files: readonly strin
     }
     const derived: Record<string, number> = {};
     for (const id of ids) {
-      const kind = id.startsWith(provenancePrefix) ? 'provenance' : id.startsWith(dependentsPrefix) ? 'dependents' : id.startsWith('_design/') ? 'design' : id.slice(id.lastIndexOf('!') + 1);
+      const kind = id.startsWith('_design/') ? 'design' : isBookkeeping(id) ? 'bookkeeping' : id.slice(id.lastIndexOf('!') + 1);
       if (!notDerived.has(kind)) derived[kind] = (derived[kind] ?? 0) + 1;
     }
     const refusedOrigins = new Set(summary.refused.map((r) => r.origin));

@@ -19,6 +19,7 @@ import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
 import { imapSyncBenchmark } from './imap-sync.bench.js';
 import { mailCascadeBenchmark } from './mail-cascade.bench.js';
+import { peersBenchmark } from './peers.bench.js';
 import { corpusCountsBenchmark } from './corpus-counts.js';
 import { threadingCheckBenchmark } from './threading-check.js';
 import { statusCountsBenchmark } from './status-counts.bench.js';
@@ -53,12 +54,14 @@ try {
   }
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch), webAppBenchmark(server.couch, server.credentials ?? loginFromUrl(config.couchUrl)), searchBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), peersBenchmark(), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch), webAppBenchmark(server.couch, server.credentials ?? loginFromUrl(config.couchUrl)), searchBenchmark(server.couch)];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.
   const onDemand = [corpusCountsBenchmark(), threadingCheckBenchmark(server.couch)];
-  const chosen = only.length === 0 ? all : [...all, ...onDemand].filter((b) => b.name === 'couch-ceiling' || only.includes(b.name));
+  // `peers` compares with the mail cascade of the same run, so naming it runs that too.
+  const named = only.includes('peers') ? [...only, 'mail-cascade'] : only;
+  const chosen = only.length === 0 ? all : [...all, ...onDemand].filter((b) => b.name === 'couch-ceiling' || named.includes(b.name));
   for (const benchmark of chosen) {
     log(`running ${benchmark.name}`);
     for (const m of await benchmark.run({ results, log })) results.set(m.name, m);

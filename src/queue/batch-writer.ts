@@ -7,8 +7,8 @@ import type { CouchDoc } from '../couch/documents.js';
 import { couchLimits } from '../couch/limits.js';
 import { type PendingUpload, applyItem, removeItem } from '../couch/schema-items/merge.js';
 import type { SchemaItemInput } from '../couch/schema-items/model.js';
-import { type DependentChange, applyDependentChange, dependentChanges, dependentsId } from './dependents.js';
-import { type ProvenanceDoc, type ProvenanceEntry, provenanceId, provenancePrefix } from './provenance.js';
+import { type DependentChange, applyDependentChange, dependentChanges } from './dependents.js';
+import { type ProvenanceEntry, type SourceProvenance, bookkeepingId, isBookkeeping, provenanceIn, withProvenance } from './provenance.js';
 
 type Op =
   | { kind: 'item'; input: SchemaItemInput }
@@ -31,8 +31,8 @@ export class BatchWriter {
    * creates again must be written as an update of that revision, or the server says 409
    * on every retry. */
   private readonly storedRevs = new Map<string, string>();
-  /** Provenance documents as they were before this batch changed them (dependents diff). */
-  private readonly provenanceBefore = new Map<string, ProvenanceDoc | null>();
+  /** Each source's provenance as it was before this batch changed it (dependents diff). */
+  private readonly provenanceBefore = new Map<string, SourceProvenance | null>();
 
   constructor(private readonly db: Db) {}
 
@@ -90,14 +90,16 @@ export class BatchWriter {
     return true;
   }
 
-  provenance(sourceId: string): ProvenanceDoc | null | undefined {
-    return this.state.get(provenanceId(sourceId)) as ProvenanceDoc | null | undefined;
+  /** A source's provenance; its bookkeeping document (`bookkeepingId`) must have been
+   * loaded (undefined: not loaded; null: none). */
+  provenance(sourceId: string): SourceProvenance | null | undefined {
+    return provenanceIn(this.state.get(bookkeepingId(sourceId)), sourceId);
   }
 
   setProvenance(sourceId: string, extension: string, entry: ProvenanceEntry | null): void {
-    const id = provenanceId(sourceId);
-    if (!this.provenanceBefore.has(id)) this.provenanceBefore.set(id, (this.state.get(id) ?? null) as ProvenanceDoc | null);
-    const next = withProvenance(this.state.get(id) ?? undefined, id, sourceId, extension, entry);
+    const id = bookkeepingId(sourceId);
+    if (!this.provenanceBefore.has(sourceId)) this.provenanceBefore.set(sourceId, this.provenance(sourceId) ?? null);
+    const next = withProvenance(this.state.get(id), sourceId, extension, entry);
     if (next) this.record(id, { kind: 'provenance', sourceId, extension, entry }, next._deleted ? null : next, next);
   }
 
@@ -113,8 +115,15 @@ export class BatchWriter {
   async commit(): Promise<number> {
     await this.updateDependents();
     const ids = [...this.ops.keys()];
-    const isProvenance = (id: string) => id.startsWith(provenanceId(''));
-    const written = (await this.commitIds(ids.filter((id) => !isProvenance(id)))) + (await this.commitIds(ids.filter(isProvenance)));
+    // Bookkeeping documents that carry a dependents change go before the others: a
+    // provenance entry declaring deps must not reach the server before the index entries
+    // that make a change to those deps re-trigger it.
+    const carriesDependents = (id: string) => (this.ops.get(id) ?? []).some((op) => op.kind === 'dependent');
+    const bookkeeping = ids.filter(isBookkeeping);
+    const written =
+      (await this.commitIds(ids.filter((id) => !isBookkeeping(id)))) +
+      (await this.commitIds(bookkeeping.filter(carriesDependents))) +
+      (await this.commitIds(bookkeeping.filter((id) => !carriesDependents(id))));
     this.ops.clear();
     this.outgoing.clear();
     this.provenanceBefore.clear();
@@ -122,15 +131,14 @@ export class BatchWriter {
   }
 
   /** The dependents index follows the deps of the provenance this batch changed; it is
-   * written with the outputs, before the provenance (an extra entry after a crash only
-   * costs a re-run; a missing one would lose a re-trigger). */
+   * written after the outputs and before (or with) the provenance that declares it (an
+   * extra entry after a crash only costs a re-run; a missing one would lose a re-trigger). */
   private async updateDependents(): Promise<void> {
-    const changes = [...this.provenanceBefore].flatMap(([id, before]) =>
-      dependentChanges(before, this.state.get(id) as ProvenanceDoc | null | undefined, id.slice(provenancePrefix.length)));
+    const changes = [...this.provenanceBefore].flatMap(([sourceId, before]) => dependentChanges(before, this.provenance(sourceId), sourceId));
     if (changes.length === 0) return;
-    await this.load(changes.map((c) => dependentsId(c.target)));
+    await this.load(changes.map((c) => bookkeepingId(c.target)));
     for (const change of changes) {
-      const id = dependentsId(change.target);
+      const id = bookkeepingId(change.target);
       const next = applyDependentChange(this.state.get(id), change);
       if (next) this.record(id, { kind: 'dependent', change }, next._deleted ? null : next, next);
     }
@@ -200,7 +208,7 @@ export class BatchWriter {
             doc = next._deleted ? null : next;
           }
         } else {
-          const next = withProvenance(doc ?? undefined, id, op.sourceId, op.extension, op.entry);
+          const next = withProvenance(doc, op.sourceId, op.extension, op.entry);
           if (next) {
             out = next;
             doc = next._deleted ? null : next;
@@ -239,22 +247,4 @@ export class BatchWriter {
  * again within the batch) updates that revision instead. */
 function withStoredRev(doc: CouchDoc | null, stored: string | undefined): CouchDoc | null {
   return doc && !doc._rev && stored ? { ...doc, _rev: stored } : doc;
-}
-
-function withProvenance(existing: CouchDoc | undefined, id: string, sourceId: string, extension: string, entry: ProvenanceEntry | null): CouchDoc | undefined {
-  const current = (existing as ProvenanceDoc | undefined)?.extensions ?? {};
-  const before = current[extension];
-  if (entry === null && before === undefined) return undefined;
-  if (entry !== null && before !== undefined && JSON.stringify(before) === JSON.stringify(entry)) return undefined;
-  const extensions = { ...current };
-  if (entry === null) delete extensions[extension];
-  else extensions[extension] = entry;
-  if (Object.keys(extensions).length === 0) {
-    return existing?._rev ? { _id: id, _rev: existing._rev, _deleted: true } : undefined;
-  }
-  return { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), rd_provenance_of: sourceId, extensions: sortKeys(extensions) };
-}
-
-function sortKeys<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

@@ -1,26 +1,16 @@
 import type { CouchDoc } from '../couch/documents.js';
-import type { ProvenanceDoc } from './provenance.js';
+import { type BookkeepingDoc, type SourceProvenance, bookkeepingId, keyPartOf, sortKeys, withParts } from './provenance.js';
 
 /**
  * The reverse of the `deps` in provenance: for a document T, which (extension, source)
- * pairs declared a dependency on T, so a change to T re-runs them. Kept as one
- * bookkeeping document per T, `rdep!<T's id>`, written with the batch's outputs: finding
- * the dependents of a batch's documents is then one lookup by id, never a view query
- * (which would make the server index every document written since the last batch first).
+ * pairs declared a dependency on T, so a change to T re-runs them. Kept in the
+ * bookkeeping document of T's key (`rb!<key>`, `dependents[T]`: extension -> sources),
+ * written with the batch's provenance: finding the dependents of a batch's documents is
+ * then one lookup by id per key, never a view query (which would make the server index
+ * every document written since the last batch first).
  */
-export interface DependentsDoc extends CouchDoc {
-  rd_dependents_of: string;
-  /** extension id -> source ids, sorted. */
-  dependents: Record<string, string[]>;
-}
 
-export const dependentsPrefix = 'rdep!';
-
-export function dependentsId(targetId: string): string {
-  return `${dependentsPrefix}${targetId}`;
-}
-
-/** One change to a dependents document. */
+/** One change to the dependents of one document. */
 export interface DependentChange {
   target: string;
   extension: string;
@@ -28,8 +18,8 @@ export interface DependentChange {
   add: boolean;
 }
 
-/** What changes between two versions of a provenance document, as dependents changes. */
-export function dependentChanges(before: ProvenanceDoc | null | undefined, after: ProvenanceDoc | null | undefined, sourceId: string): DependentChange[] {
+/** What changes between two versions of one source's provenance, as dependents changes. */
+export function dependentChanges(before: SourceProvenance | null | undefined, after: SourceProvenance | null | undefined, sourceId: string): DependentChange[] {
   const changes: DependentChange[] = [];
   const extensions = new Set([...Object.keys(before?.extensions ?? {}), ...Object.keys(after?.extensions ?? {})]);
   for (const extension of extensions) {
@@ -41,24 +31,26 @@ export function dependentChanges(before: ProvenanceDoc | null | undefined, after
   return changes;
 }
 
-/** Applies one change; returns the next version (a deletion when nothing is left), or
- * undefined when the document does not change. */
+/** Applies one change to the bookkeeping document of the target's key; returns the next
+ * version (a deletion when nothing is left), or undefined when it does not change. */
 export function applyDependentChange(existing: CouchDoc | null | undefined, change: DependentChange): CouchDoc | undefined {
-  const id = dependentsId(change.target);
-  const current = (existing as DependentsDoc | null | undefined)?.dependents ?? {};
+  const doc = (existing ?? undefined) as BookkeepingDoc | undefined;
+  const current = doc?.dependents?.[change.target] ?? {};
   const list = current[change.extension] ?? [];
   const has = list.includes(change.source);
   if (has === change.add) return undefined;
   const nextList = change.add ? [...list, change.source].sort() : list.filter((s) => s !== change.source);
-  const dependents = { ...current };
-  if (nextList.length > 0) dependents[change.extension] = nextList;
-  else delete dependents[change.extension];
-  if (Object.keys(dependents).length === 0) return existing?._rev ? { _id: id, _rev: existing._rev, _deleted: true } : { _id: id, _deleted: true };
-  return { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), rd_dependents_of: change.target, dependents: Object.fromEntries(Object.entries(dependents).sort(([a], [b]) => (a < b ? -1 : 1))) };
+  const byExtension = { ...current };
+  if (nextList.length > 0) byExtension[change.extension] = nextList;
+  else delete byExtension[change.extension];
+  const dependents = { ...(doc?.dependents ?? {}) };
+  if (Object.keys(byExtension).length > 0) dependents[change.target] = sortKeys(byExtension);
+  else delete dependents[change.target];
+  return withParts(doc, bookkeepingId(change.target), keyPartOf(change.target), doc?.provenance, sortKeys(dependents));
 }
 
-/** (extension, source) pairs of a loaded dependents document. */
-export function dependentsOf(doc: CouchDoc | null | undefined): Array<[string, string]> {
-  const d = (doc as DependentsDoc | null | undefined)?.dependents ?? {};
+/** (extension, source) pairs that depend on `target`, from its loaded bookkeeping document. */
+export function dependentsOf(doc: CouchDoc | null | undefined, target: string): Array<[string, string]> {
+  const d = (doc as BookkeepingDoc | null | undefined)?.dependents?.[target] ?? {};
   return Object.entries(d).flatMap(([extension, sources]) => sources.map((s) => [extension, s] as [string, string]));
 }

@@ -9,8 +9,8 @@ import { BatchWriter } from './batch-writer.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
 import { prefetchAttachments } from './prefetch.js';
-import { dependentsId, dependentsOf } from './dependents.js';
-import { type ProvenanceEntry, isBookkeeping, provenanceId, sourceHash } from './provenance.js';
+import { dependentsOf } from './dependents.js';
+import { type ProvenanceEntry, bookkeepingId, isBookkeeping, sourceHash } from './provenance.js';
 
 export interface QueueContext {
   db: Db;
@@ -112,7 +112,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     const tasks = [...(pending.get(id)?.values() ?? [])];
     if (tasks.length === 0) continue;
     const started = performance.now();
-    await writer.load(tasks.map((d) => provenanceId(d._id)));
+    await writer.load(tasks.map((d) => bookkeepingId(d._id)));
     const toRun: Array<{ doc: CouchDoc; hash: string; entry: ProvenanceEntry | undefined }> = [];
     for (const doc of tasks) {
       const entry = writer.provenance(doc._id)?.extensions[id];
@@ -268,7 +268,7 @@ async function runLater(ctx: QueueContext, ext: QueueExtension, values: JsonValu
 async function removeDeletedSources(ctx: QueueContext, writer: BatchWriter, deleted: readonly string[]): Promise<void> {
   const sources = deleted.filter((id) => !isBookkeeping(id));
   if (sources.length === 0) return;
-  await writer.load(sources.map(provenanceId));
+  await writer.load(sources.map(bookkeepingId));
   const targets = sources.flatMap((id) => Object.values(writer.provenance(id)?.extensions ?? {}).flatMap((e) => [...e.outputs, ...(e.error ? [e.error] : [])]));
   await writer.load(targets);
   for (const id of sources) {
@@ -286,11 +286,10 @@ async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: 
   if (!ctx.ordered.some((e) => e.declaration.uses_dependencies)) return;
   const keys = [...input.docs.map((d) => d._id), ...input.deleted].filter((id) => !isBookkeeping(id));
   if (keys.length === 0) return;
-  const indexIds = keys.map(dependentsId);
-  await writer.load(indexIds);
+  await writer.load(keys.map(bookkeepingId));
   const changed = new Map<string, CouchDoc | null>([...input.docs.map((d) => [d._id, d] as const), ...input.deleted.map((id) => [id, null] as const)]);
-  const pairs = keys.flatMap((key) => dependentsOf(writer.get(dependentsId(key))).map(([ext, source]) => [ext, source, key] as const));
-  await writer.load(pairs.flatMap(([, source]) => [source, provenanceId(source)]));
+  const pairs = keys.flatMap((key) => dependentsOf(writer.get(bookkeepingId(key)), key).map(([ext, source]) => [ext, source, key] as const));
+  await writer.load(pairs.flatMap(([, source]) => [source, bookkeepingId(source)]));
   for (const [ext, source, key] of pairs) {
     const doc = writer.get(source);
     if (!doc) continue;

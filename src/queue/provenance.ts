@@ -1,13 +1,18 @@
 import { contentHash } from '../core/index.js';
 import type { CouchDoc } from '../couch/documents.js';
-import { dependentsPrefix } from './dependents.js';
 
 /**
  * What the queue remembers about one source document: per extension, the source content
  * and code it last ran with, what it produced, and whether it failed. It is what makes
  * "already done" a lookup by id instead of a re-run, and what tells which outputs went
- * stale. Stored as a plain document next to the source (bookkeeping, not an item):
- * deleting it only costs a re-run.
+ * stale. Bookkeeping, not an item: deleting it only costs a re-run.
+ *
+ * It is kept in the item's bookkeeping document (`rb!<key>`, see `bookkeepingId`), one
+ * per key, beside the dependents index of that key's documents (dependents.ts): a
+ * message's raw item, parsed email, body, quoted text and thread share one key, so one
+ * lookup answers "already done?" and "who depends on this?" for all of them, and a
+ * message costs about one bookkeeping document instead of one per schema and one per
+ * dependency target (53 % of all stored documents before).
  */
 export interface ProvenanceEntry {
   source_hash: string;
@@ -23,19 +28,87 @@ export interface ProvenanceEntry {
   seen?: Record<string, string>;
 }
 
-export interface ProvenanceDoc extends CouchDoc {
-  rd_provenance_of: string;
+/** The provenance of one source document: extension id -> entry. */
+export interface SourceProvenance {
   extensions: Record<string, ProvenanceEntry>;
 }
 
-export const provenancePrefix = 'rp!';
+/** One key's bookkeeping: provenance of its documents as sources, and who depends on them. */
+export interface BookkeepingDoc extends CouchDoc {
+  rd_bookkeeping_of: string;
+  /** source document id -> extension id -> entry. */
+  provenance?: Record<string, Record<string, ProvenanceEntry>>;
+  /** depended-on document id -> extension id -> source ids, sorted. */
+  dependents?: Record<string, Record<string, string[]>>;
+}
 
-export function provenanceId(sourceId: string): string {
-  return `${provenancePrefix}${sourceId}`;
+export const bookkeepingPrefix = 'rb!';
+/** Prefixes of the per-(document) bookkeeping of earlier versions: still skipped on the
+ * feed, never read (a database that has them re-runs once and leaves them behind). */
+const legacyPrefixes = ['rp!', 'rdep!'];
+
+/** The part of a document id that names its key: `rc!<type>.<value>!<schema>` without the
+ * `rc!` and the schema. Ids of another shape (tests, the later_handler's source) stand for
+ * themselves. */
+export function keyPartOf(docId: string): string {
+  const last = docId.lastIndexOf('!');
+  return docId.startsWith('rc!') && last > 3 ? docId.slice(3, last) : docId;
+}
+
+/** The bookkeeping document holding the provenance of `docId` and its dependents. */
+export function bookkeepingId(docId: string): string {
+  return `${bookkeepingPrefix}${keyPartOf(docId)}`;
 }
 
 export function isBookkeeping(id: string): boolean {
-  return id.startsWith(provenancePrefix) || id.startsWith(dependentsPrefix) || id.startsWith('_design/');
+  return id.startsWith(bookkeepingPrefix) || id.startsWith('_design/') || legacyPrefixes.some((p) => id.startsWith(p));
+}
+
+/** The provenance of one source in a loaded bookkeeping document (undefined: not loaded;
+ * null: none). */
+export function provenanceIn(doc: CouchDoc | null | undefined, sourceId: string): SourceProvenance | null | undefined {
+  if (doc === undefined) return undefined;
+  const extensions = (doc as BookkeepingDoc | null)?.provenance?.[sourceId];
+  return extensions ? { extensions } : null;
+}
+
+/**
+ * The next version of a bookkeeping document after one change to one source's entry for
+ * one extension: a deletion when nothing is left, undefined when nothing changes.
+ */
+export function withProvenance(existing: CouchDoc | null | undefined, sourceId: string, extension: string, entry: ProvenanceEntry | null): CouchDoc | undefined {
+  const doc = (existing ?? undefined) as BookkeepingDoc | undefined;
+  const current = doc?.provenance?.[sourceId] ?? {};
+  const before = current[extension];
+  if (entry === null && before === undefined) return undefined;
+  if (entry !== null && before !== undefined && JSON.stringify(before) === JSON.stringify(entry)) return undefined;
+  const extensions = { ...current };
+  if (entry === null) delete extensions[extension];
+  else extensions[extension] = entry;
+  const provenance = { ...(doc?.provenance ?? {}) };
+  if (Object.keys(extensions).length === 0) delete provenance[sourceId];
+  else provenance[sourceId] = sortKeys(extensions);
+  return withParts(doc, bookkeepingId(sourceId), keyPartOf(sourceId), sortKeys(provenance), doc?.dependents);
+}
+
+/** Assembles a bookkeeping document from its two parts; empty parts are left out and a
+ * document with neither is a deletion. */
+export function withParts(
+  existing: BookkeepingDoc | undefined,
+  id: string,
+  keyPart: string,
+  provenance: BookkeepingDoc['provenance'],
+  dependents: BookkeepingDoc['dependents'],
+): CouchDoc {
+  const hasProvenance = provenance !== undefined && Object.keys(provenance).length > 0;
+  const hasDependents = dependents !== undefined && Object.keys(dependents).length > 0;
+  const rev = existing?._rev ? { _rev: existing._rev } : {};
+  if (!hasProvenance && !hasDependents) return { _id: id, ...rev, _deleted: true };
+  return { _id: id, ...rev, rd_bookkeeping_of: keyPart, ...(hasProvenance ? { provenance } : {}), ...(hasDependents ? { dependents } : {}) };
+}
+
+export function sortKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 /**

@@ -2,7 +2,7 @@ import { callCouch } from '../couch/connect.js';
 import { BatchWriter } from './batch-writer.js';
 import type { QueueExtension } from './extension-set.js';
 import type { QueueContext } from './process-batch.js';
-import { provenanceId } from './provenance.js';
+import { bookkeepingId } from './provenance.js';
 
 /**
  * After a replay of an extension's new code, every source it still applies to carries
@@ -22,7 +22,7 @@ export async function removeUnvisitedOutputs(ctx: QueueContext, ext: QueueExtens
 /** Removes an extension's outputs, errors and provenance for these sources. */
 export async function removeExtensionOutputs(ctx: Pick<QueueContext, 'db'>, extension: string, sources: readonly string[]): Promise<number> {
   const writer = new BatchWriter(ctx.db);
-  await writer.load(sources.map(provenanceId));
+  await writer.load(sources.map(bookkeepingId));
   const entries = sources.map((s) => [s, writer.provenance(s)?.extensions[extension]] as const);
   await writer.load(entries.flatMap(([, e]) => [...(e?.outputs ?? []), ...(e?.error ? [e.error] : [])]));
   for (const [source, entry] of entries) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import { BatchWriter } from '../../src/queue/batch-writer.js';
-import { dependentsId } from '../../src/queue/dependents.js';
+import { bookkeepingId } from '../../src/queue/provenance.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('batch_writer');
@@ -36,22 +36,22 @@ describe('BatchWriter', () => {
   it('replaces the only dependent of a document (the index entry is emptied, then filled)', async () => {
     const target = 'rc!email.x!rd.msg.seen';
     const first = new BatchWriter(t.db);
-    await first.load(['rp!A', 'rp!B']);
+    await first.load([bookkeepingId('A'), bookkeepingId('B')]);
     first.setProvenance('A', 'ext', { source_hash: 'h', code_hash: 'c', outputs: [], deps: [target] });
     await first.commit();
-    expect((await getDoc(t.db, dependentsId(target)))?.dependents).toEqual({ ext: ['A'] });
+    expect((await getDoc(t.db, bookkeepingId(target)))?.dependents).toEqual({ [target]: { ext: ['A'] } });
 
     const second = new BatchWriter(t.db);
-    await second.load(['rp!A', 'rp!B']);
+    await second.load([bookkeepingId('A'), bookkeepingId('B')]);
     second.setProvenance('A', 'ext', { source_hash: 'h2', code_hash: 'c', outputs: [] });
     second.setProvenance('B', 'ext', { source_hash: 'h', code_hash: 'c', outputs: [], deps: [target] });
     await second.commit();
-    expect((await getDoc(t.db, dependentsId(target)))?.dependents).toEqual({ ext: ['B'] });
+    expect((await getDoc(t.db, bookkeepingId(target)))?.dependents).toEqual({ [target]: { ext: ['B'] } });
 
     const third = new BatchWriter(t.db);
-    await third.load(['rp!B']);
+    await third.load([bookkeepingId('B')]);
     third.setProvenance('B', 'ext', null);
     await third.commit();
-    expect(await getDoc(t.db, dependentsId(target))).toBeUndefined();
+    expect(await getDoc(t.db, bookkeepingId(target))).toBeUndefined();
   });
 });

@@ -1,5 +1,10 @@
 function (doc) {
-  if (doc.rd_provenance_of && doc.extensions) {
-    for (var ext in doc.extensions) emit([ext, doc.extensions[ext].code_hash], doc.rd_provenance_of);
+  // The queue's bookkeeping documents (rb!<key>): provenance per source document, then
+  // per extension.
+  if (doc.rd_bookkeeping_of && doc.provenance) {
+    for (var source in doc.provenance) {
+      var byExtension = doc.provenance[source];
+      for (var ext in byExtension) emit([ext, byExtension[ext].code_hash], source);
+    }
   }
 }
