@@ -29,8 +29,9 @@ const lagCountCap = 1000;
 const checkpointSchema = 'rd.core.workqueue-state';
 const extensionSchema = 'rd.ext.workqueue';
 /** Changes that are the queue's own bookkeeping, not work, as `raindrop status` counts
- * (src/queue/provenance.ts isBookkeeping: provenance `rp!`, dependents `rdep!`). */
-const bookkeeping = (id: string) => id.startsWith('rp!') || id.startsWith('rdep!') || id.startsWith('_design/') || id.endsWith(`!${checkpointSchema}`);
+ * (src/queue/provenance.ts isBookkeeping: `rb!`, and the `rp!`/`rdep!` of databases written
+ * before bookkeeping was one document per key). */
+const bookkeeping = (id: string) => id.startsWith('rb!') || id.startsWith('rp!') || id.startsWith('rdep!') || id.startsWith('_design/') || id.endsWith(`!${checkpointSchema}`);
 
 export async function loadStatus(db: Database): Promise<Status> {
   const [accounts, extIds, counts, records] = await Promise.all([
