@@ -26,7 +26,8 @@ import { SchemaRegistry } from '../src/schema/registry.js';
 import { SearchIndex } from '../src/search/index-store.js';
 import { catchUp } from '../src/search/indexer.js';
 import { runSearch } from '../src/search/run-query.js';
-import { messageFiles, openCorpus, spamAssassinDir } from '../test/helpers/corpus.js';
+import { openCorpus } from '../test/helpers/corpus.js';
+import { realMessageFiles } from './real-message-files.js';
 import type { Benchmark, Measurement } from './harness.js';
 import { median } from './harness.js';
 
@@ -77,11 +78,7 @@ export function searchBenchmark(couch: Couch): Benchmark {
       const name = `bench_search_${Date.now()}`;
       let registry: SchemaRegistry | undefined;
       try {
-        const files = [
-          ...(await messageFiles(await corpus.unpack('openwrt-devel'))),
-          ...(await messageFiles(await corpus.unpack('cake'))),
-          ...(await messageFiles(spamAssassinDir)),
-        ].slice(0, wanted);
+        const files = await realMessageFiles(corpus, wanted);
         await installDatabase(couch, name, [], silentLogger);
         const db = useDatabase(couch, name);
         registry = await SchemaRegistry.load(db);

@@ -10,7 +10,8 @@ import { readAppFiles } from '../src/couch/push-app.js';
 import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { startAppServer } from '../src/web/app-server.js';
-import { messageFiles, openCorpus, spamAssassinDir } from '../test/helpers/corpus.js';
+import { openCorpus } from '../test/helpers/corpus.js';
+import { realMessageFiles } from './real-message-files.js';
 import { chromiumPath } from '../test/helpers/browser.js';
 import { type Benchmark, type Measurement, median } from './harness.js';
 import { loadRaw } from './mail-cascade.bench.js';
@@ -72,11 +73,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
       const name = `bench_web_${Date.now()}`;
       let registry: SchemaRegistry | undefined;
       try {
-        const files = [
-          ...(await messageFiles(await corpus.unpack('openwrt-devel'))),
-          ...(await messageFiles(await corpus.unpack('cake'))),
-          ...(await messageFiles(spamAssassinDir)),
-        ].slice(0, n);
+        const files = await realMessageFiles(corpus, n);
         await installDatabase(couch, name, [], silentLogger);
         const db = useDatabase(couch, name);
         registry = await SchemaRegistry.load(db);
