@@ -105,7 +105,7 @@ describe('raindrop CLI', () => {
 
   it('serve answers on its port; other commands use it; SIGTERM stops it cleanly', async () => {
     const dataDir = join(home, 'served');
-    const serve = startCli(['serve', '--data-dir', dataDir, '--port', '0', '--json'], env);
+    const serve = startCli(['serve', '--app-port', '0', '--data-dir', dataDir, '--port', '0', '--json'], env);
     children.push(serve);
     let out = '';
     serve.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -131,7 +131,7 @@ describe('raindrop CLI', () => {
     const authed = await fetch(`${info.url}/raindrop`, { headers: { authorization: `Basic ${Buffer.from(`${login.username}:${decodeURIComponent(login.password)}`).toString('base64')}` } });
     expect(authed.status).toBe(200);
     // A second serve on the same data dir is refused with its own exit code.
-    const second = await runCli(['serve', '--data-dir', dataDir, '--port', '0'], env);
+    const second = await runCli(['serve', '--app-port', '0', '--data-dir', dataDir, '--port', '0'], env);
     expect(second.code).toBe(7);
 
     serve.kill('SIGTERM');
@@ -240,9 +240,13 @@ describe('raindrop CLI', () => {
     const result = await runCli(['doctor', '--couch', couchUrlWithLogin(), '--json'], env);
     expect(result.code, result.stdout).toBe(0);
     const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
-    expect(report.checks.map((c) => c.name)).toEqual(['node', 'native module leveldown', expect.stringMatching(/^native module isolated-vm-node2[04]$/), 'couchdb']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', 'native module leveldown', expect.stringMatching(/^native module isolated-vm-node2[04]$/), 'search engine', 'couchdb']);
     expect(report.checks.every((c) => c.ok)).toBe(true);
     const down = await runCli(['doctor', '--couch', 'http://127.0.0.1:1', '--json'], env);
     expect(down.code).toBe(8);
+    // What npm ci runs after the build: no server, the rest the same.
+    const local = await runCli(['doctor', '--no-server', '--couch', 'http://127.0.0.1:1', '--json'], env);
+    expect(local.code, local.stdout).toBe(0);
+    expect((JSON.parse(local.stdout) as { checks: Array<{ name: string }> }).checks.map((c) => c.name)).not.toContain('couchdb');
   });
 });

@@ -192,7 +192,7 @@ describe('extension life cycle', { timeout: 180_000 }, () => {
   it('serve re-installs and re-derives an installed extension when its file is saved', async () => {
     const dataDir = join(home, 'served');
     const dir = await authorDir('served-ext', { 'words.js': extension('me.words', 'me.words'), 'me.words.json': schemaFile('me.words') });
-    const serve = startCli(['serve', '--data-dir', dataDir, '--port', '0', '--extensions', dir, '--import', mail[0] as string], env);
+    const serve = startCli(['serve', '--app-port', '0', '--data-dir', dataDir, '--port', '0', '--extensions', dir, '--import', mail[0] as string], env);
     children.push(serve);
     let err = '';
     let out = '';
@@ -273,7 +273,7 @@ describe('extension life cycle', { timeout: 180_000 }, () => {
     // Fault injection (no real set-up breaks the native module on demand): the preload
     // makes isolated-vm fail to load, as after an install that skipped its build.
     const broken = { ...env, NODE_OPTIONS: `--require ${join(projectRoot, 'test/fixtures/break-sandbox.cjs')}` };
-    const serve = startCli(['serve', '--data-dir', join(home, 'broken-sandbox'), '--port', '0'], broken);
+    const serve = startCli(['serve', '--app-port', '0', '--data-dir', join(home, 'broken-sandbox'), '--port', '0'], broken);
     children.push(serve);
     let err = '';
     serve.stderr?.on('data', (d: Buffer) => (err += d.toString()));

@@ -146,7 +146,7 @@ describe('every command on a fresh data dir and an empty server', () => {
     await mkdir(dir, { recursive: true });
     const db = `${t.db.name}_serve`;
     const env = { HOME: dir, RAINDROP_CONFIG: join(dir, 'config.json'), RAINDROP_DATA_DIR: join(dir, 'data'), RAINDROP_LOG_LEVEL: 'warn' };
-    const serve = startCli(['serve', '--couch', couchUrl, '--db', db, '--port', '0', '--json'], env);
+    const serve = startCli(['serve', '--app-port', '0', '--couch', couchUrl, '--db', db, '--port', '0', '--json'], env);
     let out = '';
     let err = '';
     serve.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -36,7 +36,7 @@ interface Serve {
 /** Starts serve and waits for the JSON line that says it is serving. */
 async function startServe(name: string, env: Record<string, string> = {}, args: string[] = []): Promise<Serve> {
   const dataDir = join(home, name);
-  const child = startCli(['serve', '--data-dir', dataDir, '--port', '0', '--json', ...args], { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...env });
+  const child = startCli(['serve', '--app-port', '0', '--data-dir', dataDir, '--port', '0', '--json', ...args], { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...env });
   children.push(child);
   let out = '';
   let err = '';

@@ -52,7 +52,7 @@ describe('raindrop serve with an account that can send', () => {
     const url = new URL(t.url);
     url.username = encodeURIComponent(t.username);
     url.password = encodeURIComponent(t.password);
-    const child = startCli(['serve', '--couch', url.toString(), '--db', t.db.name, '--config', configFile], {});
+    const child = startCli(['serve', '--app-port', '0', '--couch', url.toString(), '--db', t.db.name, '--config', configFile], {});
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
