@@ -82,15 +82,24 @@ export class QueueRunner {
     await this.ctx.pool.close();
   }
 
-  /** Processes until every extension is at the head of the feed and nothing is pending. */
-  async runUntilIdle(): Promise<RunReport> {
+  /** Processes until every extension is at the head of the feed and nothing is pending,
+   * or until `stop` resolves: then it ends after the batch in hand, with each lane's
+   * checkpoint where that batch left it (what a kill would leave, without the repeat). A
+   * replay cut short this way is not joined to the incoming lane; the next start resumes
+   * it. Without this a stop waited for the whole catch-up, which after an import (or
+   * under load, with a view build holding the server) outlasted serve's stop grace. */
+  async runUntilIdle(stop?: Promise<void>): Promise<RunReport> {
     const report: RunReport = { batches: 0, ran: 0, skipped: 0, failed: 0, written: 0 };
+    const stopping = { requested: false };
+    void stop?.then(() => (stopping.requested = true));
     for (let pass = 0; ; pass++) {
+      if (stopping.requested) return report;
       const lanes = await this.lanes();
       let activity = false;
       let incomingSeq: Seq | undefined;
       for (const lane of lanes) {
-        const result = await this.runLane(lane, 'head', report);
+        const result = await this.runLane(lane, 'head', report, stop);
+        if (stopping.requested) return report;
         activity ||= result.batches > 0;
         if (lane.kind === 'incoming' && incomingSeq === undefined) incomingSeq = result.lastSeq;
         if (lane.kind === 'backlog') {
@@ -111,7 +120,10 @@ export class QueueRunner {
   /** Follows the feed until `signal` resolves; a change to the installed extensions ends
    * the watch so the caller can restart the queue with the new set. */
   async watch(stop: Promise<void>): Promise<'stopped' | 'extensions-changed'> {
-    await this.runUntilIdle();
+    let stopRequested = false;
+    void stop.then(() => (stopRequested = true));
+    await this.runUntilIdle(stop);
+    if (stopRequested) return 'stopped';
     const [lane] = await this.lanes();
     if (!lane) {
       await stop;
@@ -176,7 +188,7 @@ export class QueueRunner {
     return [...incoming.values(), ...(backlog.extensions.length > 0 ? [backlog] : [])];
   }
 
-  private async runLane(lane: Lane, until: 'head', report: RunReport): Promise<{ batches: number; lastSeq: Seq | undefined }> {
+  private async runLane(lane: Lane, until: 'head', report: RunReport, stop?: Promise<void>): Promise<{ batches: number; lastSeq: Seq | undefined }> {
     let batches = 0;
     const follower = followChanges(this.ctx.db, {
       until,
@@ -194,6 +206,8 @@ export class QueueRunner {
         report.written += stats.written;
       },
     });
+    // A stop ends the follower after the batch in hand (its checkpoint is written).
+    void stop?.then(() => follower.stop());
     const { lastSeq } = await follower.done;
     return { batches, lastSeq: lastSeq ?? lane.since };
   }

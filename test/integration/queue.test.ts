@@ -6,6 +6,7 @@ import { docIdFor, silentLogger } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import { bulkWrite } from '../../src/couch/bulk-write.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
+import { QueueRunner } from '../../src/queue/queue-runner.js';
 import { prepareQueueDb, runQueueOnce, writeRaw } from '../helpers/queue.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -95,5 +96,24 @@ describe('work queue', () => {
     // Made by the old code from an unchanged source, not made by the new code: removed.
     expect(await getDoc(t.db, docIdFor(['word', 'm4:notebooks'], 'rd.test.word'))).toBeUndefined();
     expect(await getDoc(t.db, docIdFor(['word', 'm4:everywhere'], 'rd.test.word'))).toBeDefined();
+  });
+  it('ends a catch-up after the batch in hand when asked to stop; the next run finishes it', async () => {
+    for (let i = 0; i < 5; i++) await writeRaw(registry, t.db, `stop${i}`, `Stop number ${i}\nsome words in message ${i}`);
+    let requestStop!: () => void;
+    const stop = new Promise<void>((r) => (requestStop = r));
+    let batches = 0;
+    const runner = await QueueRunner.start({ db: t.db, registry, logger: silentLogger, poolSize: 2, onBatch: () => { batches++; requestStop(); } });
+    try {
+      await runner.runUntilIdle(stop);
+      // One batch, then stopped: the queue's own writes from it are not read back yet.
+      expect(batches).toBe(1);
+      expect(await runner.pendingChanges()).toBeGreaterThan(0);
+    } finally {
+      await runner.close();
+    }
+    const rest = await run();
+    expect(rest.failed).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await getDoc(t.db, id(`stop${i}`, 'rd.test.stats'))).toMatchObject({ words: 6 });
+    expect(await run()).toMatchObject({ ran: 0, written: 0 });
   });
 });
