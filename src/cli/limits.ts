@@ -7,6 +7,10 @@ export const cliLimits = {
    * idempotently, so an abandoned batch is simply redone); past it, serve names what it
    * is still waiting for and exits with a failure instead of hanging. */
   shutdownGraceMs: 20_000,
+  /** How long a stop waits for the search indexer's batch in hand before leaving it: the
+   * index survives a kill (one SQLite transaction per batch), so waiting longer buys
+   * nothing but a slower stop. */
+  indexerStopWaitMs: 5_000,
   /** Time a finished command's process gets to exit by itself. A part that ignored the
    * stop (an extension still running in the sandbox, a socket that never closes) would
    * otherwise keep the process alive after it reported its exit code: SIGTERM must end
