@@ -27,6 +27,9 @@ export const exitCodes = {
   mailUnreachable: 11,
   /** A mail server refused the login. */
   mailAuth: 12,
+  /** Stopped by Ctrl-C or SIGTERM before the work was done (the shell's 128 + SIGINT);
+   * what was committed stays, and running the command again goes on from there. */
+  interrupted: 130,
 } as const;
 
 export function exitCodeFor(code: ErrorCode | undefined): number {

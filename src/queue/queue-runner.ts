@@ -54,6 +54,10 @@ export class QueueRunner {
     readonly extensions: readonly QueueExtension[],
   ) {}
 
+  /** Set once a stop is asked for: the batch in hand is left at the next step of its
+   * cascade (see `BatchOptions.abandon`). */
+  private stopping = false;
+
   static async start(options: QueueOptions): Promise<QueueRunner> {
     const stored = await loadStoredExtensions(options.db, options.logger);
     const pool = await startSandboxPool({ sources: stored.map((e) => ({ origin: e.declaration.id, code: e.code })), ...(options.poolSize ? { size: options.poolSize } : {}), logger: options.logger });
@@ -91,7 +95,10 @@ export class QueueRunner {
   async runUntilIdle(stop?: Promise<void>): Promise<RunReport> {
     const report: RunReport = { batches: 0, ran: 0, skipped: 0, failed: 0, written: 0 };
     const stopping = { requested: false };
-    void stop?.then(() => (stopping.requested = true));
+    void stop?.then(() => {
+      stopping.requested = true;
+      this.stopping = true;
+    });
     for (let pass = 0; ; pass++) {
       if (stopping.requested) return report;
       const lanes = await this.lanes();
@@ -121,7 +128,10 @@ export class QueueRunner {
    * the watch so the caller can restart the queue with the new set. */
   async watch(stop: Promise<void>): Promise<'stopped' | 'extensions-changed'> {
     let stopRequested = false;
-    void stop.then(() => (stopRequested = true));
+    void stop.then(() => {
+      stopRequested = true;
+      this.stopping = true;
+    });
     await this.runUntilIdle(stop);
     if (stopRequested) return 'stopped';
     const [lane] = await this.lanes();
@@ -198,6 +208,7 @@ export class QueueRunner {
       logger: this.options.logger,
       onBatch: async (batch) => {
         const stats = await this.processFeedBatch(lane, batch);
+        if (stats.abandoned) return;
         if (stats.ran > 0 || stats.written > 0) batches++;
         if (stats.ran > 0 || stats.written > 0) report.batches++;
         report.ran += stats.ran;
@@ -219,7 +230,9 @@ export class QueueRunner {
       if (row.deleted) deleted.push(row.id);
       else if (row.doc) docs.push(row.doc);
     }
-    const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)) });
+    const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)), abandon: () => this.stopping });
+    // Left for a stop: no checkpoint, so the next start reads these changes again.
+    if (stats.abandoned) return stats;
     // Retry requests are acted on as they arrive, not when a replay reads old ones.
     if (lane.kind === 'incoming') await runRetryRequests(this.ctx, docs);
     // A batch of nothing but checkpoints does not move the checkpoint: writing one is

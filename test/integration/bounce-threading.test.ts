@@ -92,7 +92,7 @@ beforeAll(async () => {
   messages.push({ bytes: forward(dsns[4]!.bounceOf), receivedFrom: 'import:test' });
   await storeRawMessages(registry, t.db, messages);
   await runQueueOnce(t.db, registry, 2);
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await registry?.close();
   await corpus?.remove();

@@ -43,7 +43,7 @@ beforeAll(async () => {
     registries.set(t, registry);
   }
   notmuch = join(await corpus.unpack('nasty'), 'nasty', 'notmuch');
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   for (const r of registries.values()) await r.close();
   await corpus?.remove();
@@ -199,5 +199,5 @@ describe('threading through the queue', () => {
     const conv = (await conversations(a)).get(id)!;
     const summary = await getDoc(a.db, docIdFor(['conv', conv], 'rd.conv.summary'));
     expect(summary).toMatchObject({ unread_ids: ['mid-loop-12@example.org'], unread_count: 1 });
-  }, 60_000);
+  }, 120_000);
 });

@@ -113,5 +113,5 @@ describe('IMAP folders against Dovecot', () => {
     const bytes = (await t.db.scope.attachment.get(docIdFor(['email', 'big-25mb@example.org'], 'rd.msg.rfc822'), 'rd.fetch/rfc822')) as Buffer;
     expect(bytes.byteLength).toBe(big.byteLength);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
-  }, 90_000);
+  }, 120_000);
 });

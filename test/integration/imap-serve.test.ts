@@ -81,5 +81,5 @@ describe('raindrop serve with a mail account', () => {
     const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
     if (code === 'hung') child.kill('SIGKILL');
     expect(code, stderr).toBe(0);
-  }, 90_000);
+  }, 120_000);
 });

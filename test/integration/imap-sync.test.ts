@@ -298,7 +298,7 @@ describe('IMAP sync against Dovecot', () => {
     expect(status).toMatchObject({ result: 'failed', error: { code: 'MAIL_AUTH', reason: 'auth' } });
     expect(JSON.stringify(status)).not.toContain(wrong);
     await runCli(['account', 'remove', 'bad', ...couchArgs()], {});
-  }, 60_000);
+  }, 120_000);
 
   it('an unreachable server fails fast with exit 11 and the reason', async () => {
     const summary = await sync(account({ name: 'down', port: 1 }));
@@ -334,5 +334,5 @@ describe('IMAP sync against Dovecot', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-  }, 60_000);
+  }, 120_000);
 });

@@ -6,8 +6,9 @@ import { docIdFor, silentLogger } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
 import { bulkWrite } from '../../src/couch/bulk-write.js';
 import type { SchemaRegistry } from '../../src/schema/registry.js';
+import { processBatch } from '../../src/queue/process-batch.js';
 import { QueueRunner } from '../../src/queue/queue-runner.js';
-import { prepareQueueDb, runQueueOnce, writeRaw } from '../helpers/queue.js';
+import { prepareQueueDb, runQueueOnce, snapshot, writeRaw } from '../helpers/queue.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('queue');
@@ -115,5 +116,27 @@ describe('work queue', () => {
     expect(rest.failed).toBe(0);
     for (let i = 0; i < 5; i++) expect(await getDoc(t.db, id(`stop${i}`, 'rd.test.stats'))).toMatchObject({ words: 6 });
     expect(await run()).toMatchObject({ ran: 0, written: 0 });
+  });
+
+  it('leaves a batch before its commit when a stop comes mid-cascade: nothing of it is written, the next run does it', async () => {
+    for (let i = 0; i < 3; i++) await writeRaw(registry, t.db, `left${i}`, `Left number ${i}\nwords in a batch that is left`);
+    const before = await snapshot(t.db);
+    const raws = [0, 1, 2].map((i) => id(`left${i}`, 'rd.test.raw'));
+    for (const raw of raws) expect(before[raw]).toBeDefined();
+    const runner = await QueueRunner.start({ db: t.db, registry, logger: silentLogger, poolSize: 2 });
+    try {
+      const ctx = { db: t.db, registry, pool: runner.pool, ordered: runner.extensions, logger: silentLogger };
+      const docs = await Promise.all(raws.map(async (k) => (await getDoc(t.db, k))!));
+      // The stop arrives after the first step of the cascade (the parser) has run.
+      let asked = 0;
+      const stats = await processBatch(ctx, { docs, deleted: [] }, { abandon: () => asked++ > 0 });
+      expect(stats).toMatchObject({ abandoned: true, written: 0 });
+      expect(stats.ran).toBeGreaterThan(0);
+    } finally {
+      await runner.close();
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    expect((await run()).failed).toBe(0);
+    for (let i = 0; i < 3; i++) expect(await getDoc(t.db, id(`left${i}`, 'rd.test.stats'))).toMatchObject({ words: 9 });
   });
 });

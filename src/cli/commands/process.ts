@@ -45,17 +45,20 @@ Examples:
           const started = performance.now();
           if (!verbose) progress = startQueueProgress(await queue.runner.pendingChanges());
           let report;
+          let interrupted = false;
+          void ctx.stopRequested.then(() => (interrupted = true));
           try {
-            report = await queue.runner.runUntilIdle();
+            report = await queue.runner.runUntilIdle(ctx.stopRequested);
           } finally {
             progress?.stop();
             progress = undefined;
           }
           const seconds = (performance.now() - started) / 1000;
           ctx.output.data(
-            { ...report, seconds, extensions: queue.runner.extensions.map((e) => e.declaration.id) },
-            `processed: ${report.ran} runs in ${report.batches} batches, ${report.skipped} up to date, ${report.failed} failed, ${report.written} documents written (${seconds.toFixed(1)} s)${report.failed > 0 ? '; "raindrop errors" says why' : ''}`,
+            { ...report, seconds, interrupted, extensions: queue.runner.extensions.map((e) => e.declaration.id) },
+            `processed: ${report.ran} runs in ${report.batches} batches, ${report.skipped} up to date, ${report.failed} failed, ${report.written} documents written (${seconds.toFixed(1)} s)${report.failed > 0 ? '; "raindrop errors" says why' : ''}${interrupted ? '; interrupted: "raindrop process" goes on from here' : ''}`,
           );
+          if (interrupted) return exitCodes.interrupted;
           return report.failed > 0 ? exitCodes.failure : exitCodes.ok;
         }
         // Saving a file re-installs it; the new rd.ext.workqueue document ends the watch
