@@ -1,7 +1,8 @@
 /**
  * The web app's detail screens and its session handling, in Chromium against `raindrop
  * serve` on the run's server with real mail (openwrt-devel threads) processed by the real
- * queue: a message's links (rd.ext.links' items), a contact's identities and
+ * queue: the header's search box (served by `raindrop serve`'s search index), a
+ * message's links (rd.ext.links' items), a contact's identities and
  * conversations, the status screen's queue lag and error records, "retry" (the admin's:
  * the running queue runs the extension again; a member is told to ask the admin), and a
  * session that ends while a draft is being written (the login comes back over the draft,
@@ -118,6 +119,42 @@ describe('the web app\'s detail screens', () => {
     // Opened in a new tab without the app as referrer or opener.
     expect(await shown.first().getAttribute('rel')).toBe('noopener noreferrer');
     await shot('conversation-links');
+  });
+
+  it('searches from the header: "/" focuses the box, a row per conversation with the word marked, a row opens it', async () => {
+    // A word of one message's subject only (the index tokenizes on what is not a letter or
+    // digit, so only whole all-letter tokens are taken).
+    const emails = await docsOf<{ rd_key: [string, string]; subject?: string }>('rd.msg.email');
+    const owners = new Map<string, Set<string>>();
+    for (const e of emails) {
+      for (const w of new Set((e.subject ?? '').toLowerCase().split(/[^\p{L}\p{N}]+/u))) {
+        if (/^\p{L}{7,}$/u.test(w)) owners.set(w, (owners.get(w) ?? new Set()).add(e.rd_key[1]));
+      }
+    }
+    const [word, messages] = [...owners].sort((a, b) => (a[0] < b[0] ? -1 : 1)).find(([, m]) => m.size === 1) ?? [];
+    expect(word, 'the corpus slice has a subject word of one message').toBeDefined();
+    const messageId = [...messages!][0] as string;
+    const conv = (await getDoc(t.db, docIdFor(['email', messageId], 'rd.msg.conversation')))?.conversation_id as [string, string];
+    await page.goto(`${app.url}#/`);
+    await page.waitForSelector('ul.groupings li');
+    await page.keyboard.press('/');
+    expect(await page.locator('#search-box').evaluate((el) => el === (el.ownerDocument as { activeElement: unknown }).activeElement)).toBe(true);
+    await page.keyboard.type(word!);
+    await page.keyboard.press('Enter');
+    await page.waitForURL((u) => u.hash.startsWith('#/search?q='));
+    const target = page.locator(`.search-results ul.conv-list a[href=${JSON.stringify(`#/c/${encodeURIComponent(conv[1])}`)}]`);
+    // The index follows the feed behind the queue: search again until it has the message.
+    await expect.poll(async () => {
+      if ((await target.count()) === 0 && (await page.locator('.search-results p.empty, .search-results li').count()) > 0) await page.reload();
+      return target.count();
+    }, { timeout: 60_000, interval: 1000 }).toBe(1);
+    expect((await target.locator('mark').allTextContents()).map((m) => m.toLowerCase())).toContain(word);
+    await shot('search-results');
+    await target.click();
+    await page.waitForSelector(`article[data-message=${JSON.stringify(messageId)}]`);
+    // A malformed query is named, not answered with nothing.
+    await page.goto(`${app.url}#/search?q=${encodeURIComponent('before:someday')}`);
+    await expect.poll(() => page.locator('.search-results p.error[role=alert]').textContent(), { timeout: 15_000 }).toMatch(/"someday" is not a date/);
   });
 
   it('shows a contact with its identities and the conversations they write in', async () => {
