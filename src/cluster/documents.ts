@@ -76,9 +76,10 @@ export function leaseIsFree(lease: LeaseDoc | undefined, me: string, now: number
   return lease.expires <= now || !live.has(lease.owner);
 }
 
-/** The lease as `me` takes or renews it: a new epoch when the owner changes. */
+/** The lease as `me` takes it: always a new epoch, even from itself (a worker that
+ * dropped a partition and takes it again must fence its own earlier batch too). */
 export function takenLease(name: string, lease: LeaseDoc | undefined, me: string, now: number, leaseMs: number): LeaseDoc {
-  const epoch = lease === undefined ? 1 : lease.owner === me ? lease.epoch : lease.epoch + 1;
+  const epoch = (lease?.epoch ?? 0) + 1;
   return { _id: leaseDocId(name), ...(lease?._rev ? { _rev: lease._rev } : {}), rd_cluster: 'lease', name, owner: me, epoch, expires: now + leaseMs };
 }
 

@@ -187,11 +187,20 @@ export class ClusterMember {
     this.held.set(name, lease);
     try {
       await this.options.onAcquired?.(lease);
-      this.options.logger.info(`took ${name} (epoch ${lease.epoch}${current?.owner ? `, from ${current.owner}` : ''})`);
+      this.options.logger.info(`took ${name} (epoch ${lease.epoch}${current?.owner && current.owner !== this.id ? `, from ${current.owner}` : ''})`);
     } catch (err) {
       this.held.delete(name);
       this.options.logger.warn(`could not start ${name}; leaving it`, { error: (err as Error).message });
     }
+  }
+
+  /** Renews a held lease at once (the fence, when a batch ran close to its expiry):
+   * true when it is still this worker's. */
+  async renewNow(name: string): Promise<boolean> {
+    const held = this.held.get(name);
+    if (!held) return false;
+    await this.renew(held);
+    return this.holds(name);
   }
 
   private async renew(held: HeldLease): Promise<void> {

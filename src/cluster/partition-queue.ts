@@ -180,7 +180,11 @@ export class PartitionQueue {
       const s = this.state.get(p);
       if (!s) return;
       const lease = leases.get(leaseDocId(partitionLease(p))) as LeaseDoc | undefined;
-      if (!leaseAllowsCommit(lease, this.options.member.id, s.epoch, now, this.options.member.timing.safetyMarginMs)) {
+      const mine = lease?.owner === this.options.member.id && lease.epoch === s.epoch;
+      // Still ours but close to running out (a long batch, a late heartbeat): a renewal
+      // with its _rev proves nobody took it, and gives the commit its margin again.
+      const renewed = mine && !leaseAllowsCommit(lease, this.options.member.id, s.epoch, now, this.options.member.timing.safetyMarginMs) && (await this.options.member.renewNow(partitionLease(p)));
+      if (!renewed && !leaseAllowsCommit(lease, this.options.member.id, s.epoch, now, this.options.member.timing.safetyMarginMs)) {
         return this.refuse(p, `its lease moved on (now ${lease?.owner ?? 'nobody'}, epoch ${lease?.epoch ?? '-'})`);
       }
       const doc: PartitionCheckpointDoc = { _id: partitionCheckpointId(p), _rev: s.rev, rd_cluster: 'checkpoint', partition: p, owner: this.options.member.id, epoch: s.epoch, seq, code: this.code };

@@ -83,6 +83,7 @@ Options:
                       is accepted but the search index stays with "raindrop serve",
                       which keeps it on its own disk)
   --drain ID          ask the worker ID to drain and exit
+  --verbose           a line per batch
   --heartbeat-ms N    heartbeat period (default ${clusterLimits.heartbeatMs})
   --lease-ms N        lease time (default ${clusterLimits.leaseMs}); a worker is dead after
                       lease + one heartbeat
@@ -91,7 +92,7 @@ Examples:
   raindrop worker --couch http://admin:pw@db1:5984
   raindrop worker --roles process --couch http://admin:pw@db2:5984
   raindrop worker --drain host2-4242-a1b2c3`,
-  options: { roles: { type: 'string' }, drain: { type: 'string' }, 'heartbeat-ms': { type: 'string' }, 'lease-ms': { type: 'string' } },
+  options: { roles: { type: 'string' }, drain: { type: 'string' }, verbose: { type: 'boolean' }, 'heartbeat-ms': { type: 'string' }, 'lease-ms': { type: 'string' } },
   async run(ctx, values) {
     if (typeof values.drain === 'string') return requestDrain(ctx, values.drain);
     const roles = parseRoles(values.roles);
@@ -118,7 +119,7 @@ Examples:
       member,
       partitions: clusterLimits.partitions,
       logger: ctx.logger,
-      onBatch: ({ partitions, stats, changes }) => ctx.logger.debug(`batch on partitions ${partitions.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
+      onBatch: ({ partitions, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on partitions ${partitions.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
     });
     partitionQueue = pq;
     try {
