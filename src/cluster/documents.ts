@@ -41,13 +41,14 @@ export interface LeaseDoc {
   expires: number;
 }
 
-/** Where the queue stands in one partition: the feed position, the code it ran with,
+/** Where the queue stands in one partition (or the aggregates unit): the feed position, the code it ran with,
  * and the epoch of the lease of the owner that wrote it (the fence). */
 export interface PartitionCheckpointDoc {
   _id: string;
   _rev?: string;
   rd_cluster: 'checkpoint';
-  partition: number;
+  /** The lease it belongs to: `partition:<n>` or `queue:aggregates`. */
+  unit: string;
   owner: string;
   epoch: number;
   seq?: Seq;
@@ -58,7 +59,9 @@ export interface PartitionCheckpointDoc {
 export const workerDocId = (worker: string) => `${coordinationPrefix}worker!${worker}`;
 export const leaseDocId = (name: string) => `${coordinationPrefix}lease!${name}`;
 export const partitionLease = (partition: number) => `partition:${partition}`;
-export const partitionCheckpointId = (partition: number) => `${coordinationPrefix}checkpoint!${String(partition).padStart(3, '0')}`;
+/** The singleton lease of the cross-key extensions (work-classes.ts). */
+export const aggregatesLease = 'queue:aggregates';
+export const unitCheckpointId = (unit: string) => `${coordinationPrefix}checkpoint!${unit}`;
 export const workerPrefix = `${coordinationPrefix}worker!`;
 export const leasePrefix = `${coordinationPrefix}lease!`;
 export const checkpointPrefix = `${coordinationPrefix}checkpoint!`;

@@ -19,6 +19,10 @@ export const clusterLimits = {
    * left, and the fence refuses a checkpoint write below it: room for the clock skew
    * between machines and the time between the check and the write. */
   safetyMarginMs: 3_000,
+  /** A dead worker's announcement is removed after this many `liveMs` (6 min by
+   * default): long enough for "raindrop status" to show who died, short enough that
+   * restarts do not pile up documents every tick reads. */
+  forgetDeadAfterLiveTimes: 24,
 } as const;
 
 export interface ClusterTiming {

@@ -6,7 +6,7 @@ import { getDoc } from '../couch/bulk-get.js';
 import { putDoc } from '../couch/put-doc.js';
 import { listByPrefix } from './coordination-store.js';
 import { type LeaseDoc, type WorkerDoc, type WorkerRole, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId, workerPrefix } from './documents.js';
-import { type ClusterTiming, defaultTiming } from './limits.js';
+import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
 import { rendezvousOwner } from './rendezvous.js';
 
 /** Something to own: a lease name and the role a worker must offer to own it. */
@@ -107,6 +107,11 @@ export class ClusterMember {
     await this.announce(now);
     const workers = await listByPrefix<WorkerDoc>(this.options.db, workerPrefix);
     this.live = workers.filter((w) => isLive(w, now, this.timing.liveMs));
+    // A worker killed without leaving stays listed (status shows it dead) for a while,
+    // then the others forget it: restarts would otherwise pile up announcements.
+    for (const gone of workers.filter((w) => now - w.heartbeat > this.timing.liveMs * clusterLimits.forgetDeadAfterLiveTimes)) {
+      if (gone._rev) await putDoc(this.options.db, { _id: gone._id, _rev: gone._rev, _deleted: true });
+    }
     const liveIds = new Set(this.live.map((w) => w.worker));
     if (!this.draining) liveIds.add(this.id);
     const leases = new Map((await listByPrefix<LeaseDoc>(this.options.db, leasePrefix)).map((l) => [l.name, l]));

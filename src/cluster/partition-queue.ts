@@ -8,12 +8,19 @@ import { checkpointSchemaId } from '../queue/checkpoints.js';
 import { queueLimits } from '../queue/limits.js';
 import { type BatchStats, type QueueContext, processBatch } from '../queue/process-batch.js';
 import { isBookkeeping } from '../queue/provenance.js';
-import { type LeaseDoc, type PartitionCheckpointDoc, leaseAllowsCommit, leaseDocId, partitionCheckpointId, partitionLease } from './documents.js';
+import { type LeaseDoc, type PartitionCheckpointDoc, aggregatesLease, leaseAllowsCommit, leaseDocId, unitCheckpointId } from './documents.js';
 import type { ClusterMember, HeldLease } from './member.js';
 import { partitionOfId } from './partition.js';
+import { splitExtensions } from './work-classes.js';
 
-interface PartitionState {
-  partition: number;
+type WorkClass = 'partitioned' | 'aggregate';
+
+interface UnitState {
+  /** The lease name: `partition:<n>` or `queue:aggregates`. */
+  unit: string;
+  workClass: WorkClass;
+  /** For a partition: its number (rows of other partitions are not its work). */
+  partition?: number;
   epoch: number;
   /** The checkpoint document's revision as this owner last wrote it: the fence. */
   rev: string;
@@ -28,54 +35,62 @@ export interface PartitionQueueOptions {
   member: ClusterMember;
   partitions: number;
   logger: Logger;
-  onBatch?: (info: { partitions: number[]; stats: BatchStats; changes: number }) => void;
-  /** Refused commits, for tests and `status`. */
-  onRefused?: (partition: number, why: string) => void;
+  onBatch?: (info: { units: string[]; stats: BatchStats; changes: number }) => void;
 }
 
-const partitionOfLease = (name: string): number | undefined => (name.startsWith('partition:') ? Number(name.slice(10)) : undefined);
+const partitionOfUnit = (name: string): number | undefined => (name.startsWith('partition:') ? Number(name.slice(10)) : undefined);
 
 /**
- * The work queue of one worker of several: it processes only the feed rows whose key
- * falls in a partition it holds, with one checkpoint per partition. Partitions at the
- * same feed position share one reader.
+ * The work queue of one worker of several. Two kinds of work (work-classes.ts): the
+ * per-key extensions run on the feed rows whose key falls in a partition the worker
+ * holds, one checkpoint per partition; the cross-key (aggregate) extensions run on the
+ * whole feed in the one worker holding `queue:aggregates`, with a checkpoint of their
+ * own. Units of one kind at the same feed position share one reader.
  *
- * Fencing: taking a partition writes its checkpoint document first (with the new
- * epoch), which changes its `_rev`; every batch then re-reads its leases and writes the
+ * Fencing: taking a unit writes its checkpoint document first (with the new epoch),
+ * which changes its `_rev`; every batch then re-reads its leases and writes the
  * checkpoint with the `_rev` it holds. An owner whose lease moved on gets a 409 (or sees
- * the lease gone) and drops the partition; the new owner redoes the batch from the
- * checkpoint it found. Outputs of such a late batch may already be written: they are
- * what the new owner computes too (extensions are deterministic, writes merge per
- * writer), so the harm is a redundant revision, never a lost or doubled contribution.
+ * the lease gone) and drops the unit; the new owner redoes the batch from the checkpoint
+ * it found. Outputs of such a late batch may already be written: per-key outputs are what
+ * the new owner computes too (deterministic extensions, writes merged per writer), so the
+ * harm is a redundant revision. CouchDB has no multi-document transaction, so the fence
+ * cannot stop those output writes, only the checkpoint.
  */
 export class PartitionQueue {
-  private readonly state = new Map<number, PartitionState>();
-  private readonly code: Record<string, string>;
+  private readonly state = new Map<string, UnitState>();
+  private readonly classes: Record<WorkClass, { ctx: QueueContext; code: Record<string, string> }>;
 
   constructor(private readonly options: PartitionQueueOptions) {
-    this.code = Object.fromEntries(options.ctx.ordered.map((e) => [e.declaration.id, e.codeHash]));
+    const split = splitExtensions(options.ctx.ordered);
+    const cls = (ordered: QueueContext['ordered']) => ({ ctx: { ...options.ctx, ordered }, code: Object.fromEntries(ordered.map((e) => [e.declaration.id, e.codeHash])) });
+    this.classes = { partitioned: cls(split.partitioned), aggregate: cls(split.aggregate) };
+  }
+
+  /** The extensions of each kind of work (for the log and `status`). */
+  get workClasses(): Record<WorkClass, string[]> {
+    return { partitioned: Object.keys(this.classes.partitioned.code), aggregate: Object.keys(this.classes.aggregate.code) };
   }
 
   private get db(): Db {
     return this.options.ctx.db;
   }
 
-  held(): number[] {
-    return [...this.state.keys()].sort((a, b) => a - b);
+  held(): string[] {
+    return [...this.state.keys()].sort();
   }
 
-  /** Takes a partition: its checkpoint is rewritten under the new epoch before any work. */
+  /** Takes a unit: its checkpoint is rewritten under the new epoch before any work. */
   async acquired(lease: HeldLease): Promise<void> {
-    const partition = partitionOfLease(lease.name);
-    if (partition === undefined) return;
-    const id = partitionCheckpointId(partition);
+    const partition = partitionOfUnit(lease.name);
+    if (partition === undefined && lease.name !== aggregatesLease) return;
+    const id = unitCheckpointId(lease.name);
     for (let attempt = 0; ; attempt++) {
       const stored = (await bulkGet(this.db, [id])).get(id) as PartitionCheckpointDoc | undefined;
       const next: PartitionCheckpointDoc = {
         _id: id,
         ...(stored?._rev ? { _rev: stored._rev } : {}),
         rd_cluster: 'checkpoint',
-        partition,
+        unit: lease.name,
         owner: this.options.member.id,
         epoch: lease.epoch,
         ...(stored?.seq === undefined ? {} : { seq: stored.seq }),
@@ -84,29 +99,28 @@ export class PartitionQueue {
       // A stale owner may write between the read and this write: read again.
       const result = await putDoc(this.db, next);
       if (result.ok) {
-        this.state.set(partition, { partition, epoch: lease.epoch, rev: result.rev, since: stored?.seq, code: next.code });
+        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, code: next.code });
         return;
       }
-      if (attempt >= 5) throw new Error(`the checkpoint of partition ${partition} keeps changing under this worker`);
+      if (attempt >= 5) throw new Error(`the checkpoint of ${lease.name} keeps changing under this worker`);
     }
   }
 
   lost(name: string): void {
-    const partition = partitionOfLease(name);
-    if (partition !== undefined) this.state.delete(partition);
+    this.state.delete(name);
   }
 
-  /** Brings every held partition to the head of the feed, or stops after the batch in
-   * hand when `stop` resolves. Returns the number of batches that did anything. */
+  /** Brings every held unit to the head of the feed, or stops after the batch in hand
+   * when `stop` resolves. Returns the number of batches that did anything. */
   async pass(stop: Promise<void>): Promise<number> {
-    const groups = new Map<string, { since: Seq | undefined; partitions: number[] }>();
+    const groups = new Map<string, { workClass: WorkClass; since: Seq | undefined; units: string[] }>();
     for (const s of this.state.values()) {
-      // Code other than what it was processed with: the partition replays from the
-      // start (provenance skips whatever is up to date).
-      const since = this.sameCode(s.code) ? s.since : undefined;
-      const key = JSON.stringify(since ?? null);
-      const group = groups.get(key) ?? { since, partitions: [] };
-      group.partitions.push(s.partition);
+      // Code other than what it was processed with: the unit replays from the start
+      // (provenance skips whatever is up to date).
+      const since = this.sameCode(s.workClass, s.code) ? s.since : undefined;
+      const key = `${s.workClass} ${JSON.stringify(since ?? null)}`;
+      const group = groups.get(key) ?? { workClass: s.workClass, since, units: [] };
+      group.units.push(s.unit);
       groups.set(key, group);
     }
     let batches = 0;
@@ -121,12 +135,13 @@ export class PartitionQueue {
         batchSize: queueLimits.batchSize,
         logger: this.options.logger,
         onBatch: async (batch) => {
-          const active = group.partitions.filter((p) => this.state.has(p) && this.options.member.holds(partitionLease(p)) && !this.options.member.unwanted.has(partitionLease(p)));
+          const member = this.options.member;
+          const active = group.units.filter((u) => this.state.has(u) && member.holds(u) && !member.unwanted.has(u));
           if (active.length === 0) {
             void follower.stop();
             return;
           }
-          if (await this.runBatch(active, batch)) batches++;
+          if (await this.runBatch(group.workClass, active, batch)) batches++;
           if (stopped) void follower.stop();
         },
       });
@@ -136,72 +151,73 @@ export class PartitionQueue {
     return batches;
   }
 
-  private sameCode(code: Record<string, string>): boolean {
-    const keys = Object.keys(this.code);
-    return keys.length === Object.keys(code).length && keys.every((k) => code[k] === this.code[k]);
+  private sameCode(workClass: WorkClass, code: Record<string, string>): boolean {
+    const mine = this.classes[workClass].code;
+    const keys = Object.keys(mine);
+    return keys.length === Object.keys(code).length && keys.every((k) => code[k] === mine[k]);
   }
 
-  private async runBatch(partitions: number[], batch: ChangesBatch): Promise<boolean> {
-    const names = partitions.map(partitionLease);
-    for (const n of names) this.options.member.busy.add(n);
+  private async runBatch(workClass: WorkClass, units: string[], batch: ChangesBatch): Promise<boolean> {
+    for (const u of units) this.options.member.busy.add(u);
     try {
-      const wanted = new Set(partitions);
+      const partitions = new Set(units.map(partitionOfUnit).filter((p): p is number => p !== undefined));
       const docs: CouchDoc[] = [];
       const deleted: string[] = [];
       for (const row of batch.rows) {
-        if (isBookkeeping(row.id) || !wanted.has(partitionOfId(row.id, this.options.partitions))) continue;
+        if (isBookkeeping(row.id)) continue;
+        if (workClass === 'partitioned' && !partitions.has(partitionOfId(row.id, this.options.partitions))) continue;
         if (row.deleted) deleted.push(row.id);
         else if (row.doc) docs.push(row.doc);
       }
-      const stats = docs.length + deleted.length > 0 ? await processBatch(this.options.ctx, { docs, deleted }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
+      const cls = this.classes[workClass];
+      const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
       // As in the single queue: a batch of nothing but coordination and checkpoint
       // documents does not write checkpoints (those writes would be the next such batch).
       const noise = batch.rows.every((r) => r.id.startsWith('rk!') || r.doc?.rd_schema_id === checkpointSchemaId);
       if (noise && stats.ran === 0 && stats.written === 0) {
-        for (const p of partitions) {
-          const s = this.state.get(p);
-          if (s && this.sameCode(s.code)) s.since = batch.lastSeq;
+        for (const u of units) {
+          const s = this.state.get(u);
+          if (s && this.sameCode(workClass, s.code)) s.since = batch.lastSeq;
         }
       } else {
-        await this.commit(partitions, batch.lastSeq);
+        await this.commit(workClass, units, batch.lastSeq);
       }
-      this.options.onBatch?.({ partitions, stats, changes: batch.rows.length });
+      this.options.onBatch?.({ units, stats, changes: batch.rows.length });
       return stats.ran > 0 || stats.written > 0;
     } finally {
-      for (const n of names) this.options.member.busy.delete(n);
+      for (const u of units) this.options.member.busy.delete(u);
     }
   }
 
   /** The fence: leases re-read and checked, then each checkpoint written with its `_rev`. */
-  private async commit(partitions: number[], seq: Seq): Promise<void> {
-    const leases = await bulkGet(this.db, partitions.map((p) => leaseDocId(partitionLease(p))));
+  private async commit(workClass: WorkClass, units: string[], seq: Seq): Promise<void> {
+    const member = this.options.member;
+    const leases = await bulkGet(this.db, units.map(leaseDocId));
     const now = Date.now();
-    await Promise.all(partitions.map(async (p) => {
-      const s = this.state.get(p);
+    const code = this.classes[workClass].code;
+    await Promise.all(units.map(async (u) => {
+      const s = this.state.get(u);
       if (!s) return;
-      const lease = leases.get(leaseDocId(partitionLease(p))) as LeaseDoc | undefined;
-      const mine = lease?.owner === this.options.member.id && lease.epoch === s.epoch;
+      const lease = leases.get(leaseDocId(u)) as LeaseDoc | undefined;
+      const allows = () => leaseAllowsCommit(lease, member.id, s.epoch, now, member.timing.safetyMarginMs);
       // Still ours but close to running out (a long batch, a late heartbeat): a renewal
       // with its _rev proves nobody took it, and gives the commit its margin again.
-      const renewed = mine && !leaseAllowsCommit(lease, this.options.member.id, s.epoch, now, this.options.member.timing.safetyMarginMs) && (await this.options.member.renewNow(partitionLease(p)));
-      if (!renewed && !leaseAllowsCommit(lease, this.options.member.id, s.epoch, now, this.options.member.timing.safetyMarginMs)) {
-        return this.refuse(p, `its lease moved on (now ${lease?.owner ?? 'nobody'}, epoch ${lease?.epoch ?? '-'})`);
-      }
-      const doc: PartitionCheckpointDoc = { _id: partitionCheckpointId(p), _rev: s.rev, rd_cluster: 'checkpoint', partition: p, owner: this.options.member.id, epoch: s.epoch, seq, code: this.code };
+      const mine = lease?.owner === member.id && lease.epoch === s.epoch;
+      const renewed = mine && !allows() && (await member.renewNow(u));
+      if (!renewed && !allows()) return this.refuse(u, `its lease moved on (now ${lease?.owner ?? 'nobody'}, epoch ${lease?.epoch ?? '-'})`);
+      const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code };
       const result = await putDoc(this.db, doc);
-      if (!result.ok) return this.refuse(p, 'its checkpoint was rewritten by a newer owner (409)');
+      if (!result.ok) return this.refuse(u, 'its checkpoint was rewritten by a newer owner (409)');
       s.rev = result.rev;
       s.since = seq;
-      s.code = this.code;
+      s.code = code;
     }));
   }
 
-  private refuse(partition: number, why: string): void {
-    this.state.delete(partition);
-    const name = partitionLease(partition);
-    this.options.member.held.delete(name);
-    this.options.member.unwanted.delete(name);
-    this.options.logger.warn(`commit refused for partition ${partition}: ${why}; its batch is redone by the owner`);
-    this.options.onRefused?.(partition, why);
+  private refuse(unit: string, why: string): void {
+    this.state.delete(unit);
+    this.options.member.held.delete(unit);
+    this.options.member.unwanted.delete(unit);
+    this.options.logger.warn(`commit refused for ${unit}: ${why}; its batch is redone by the owner`);
   }
 }

@@ -4,6 +4,8 @@ import { bookkeepingId } from '../../src/queue/provenance.js';
 import { type LeaseDoc, leaseAllowsCommit, leaseIsFree, takenLease } from '../../src/cluster/documents.js';
 import { allPartitions, partitionOfId, stableHash32 } from '../../src/cluster/partition.js';
 import { ownedBy, rendezvousOwner } from '../../src/cluster/rendezvous.js';
+import { splitExtensions } from '../../src/cluster/work-classes.js';
+import type { QueueExtension } from '../../src/queue/extension-set.js';
 
 const keys = Array.from({ length: 2000 }, (_, i) => ['email', `<m${i}@example.org>`] as const);
 
@@ -91,5 +93,28 @@ describe('leases', () => {
     expect(leaseAllowsCommit(lease('me', 5, 2000), 'me', 4, 1000, 500)).toBe(false);
     expect(leaseAllowsCommit(lease('other', 4, 2000), 'me', 4, 1000, 500)).toBe(false);
     expect(leaseAllowsCommit(undefined, 'me', 4, 1000, 500)).toBe(false);
+  });
+});
+
+describe('work classes', () => {
+  const ext = (id: string, source: string[], emits: string[], more: { later?: boolean; deps?: boolean; reads?: string[] } = {}) => ({
+    codeHash: id,
+    code: '',
+    declaration: { id, source_schemas: source, emits, reads: more.reads ?? [], has_later_handler: more.later ?? false, uses_dependencies: more.deps ?? false } as unknown as QueueExtension['declaration'],
+  });
+
+  it('sends cross-key extensions, what follows them and what reads them to the aggregate class', () => {
+    const ordered = [
+      ext('reader', ['rd.msg.email'], ['rd.x'], { reads: ['rd.contact'] }),
+      ext('email', ['rd.msg.rfc822'], ['rd.msg.email']),
+      ext('body', ['rd.msg.email'], ['rd.msg.body']),
+      ext('identities', ['rd.msg.email'], ['rd.contact'], { later: true }),
+      ext('thread', ['rd.msg.email'], ['rd.msg.thread'], { later: true }),
+      ext('conversation', ['rd.msg.thread'], ['rd.conv.summary']),
+      ext('outgoing', ['rd.msg.outgoing'], ['rd.msg.outgoing.smtp'], { deps: true }),
+    ];
+    const split = splitExtensions(ordered);
+    expect(split.partitioned.map((e) => e.declaration.id)).toEqual(['email', 'body']);
+    expect(split.aggregate.map((e) => e.declaration.id)).toEqual(['reader', 'identities', 'thread', 'conversation', 'outgoing']);
   });
 });

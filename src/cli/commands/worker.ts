@@ -2,7 +2,7 @@ import { RaindropError, errorCodes } from '../../core/index.js';
 import { getDoc } from '../../couch/bulk-get.js';
 import { useDatabase } from '../../couch/connect.js';
 import { putDoc } from '../../couch/put-doc.js';
-import { type WorkerDoc, type WorkerRole, workerDocId, workerRoles } from '../../cluster/documents.js';
+import { type WorkerDoc, type WorkerRole, aggregatesLease, workerDocId, workerRoles } from '../../cluster/documents.js';
 import { runWhileHeld } from '../../cluster/hold-while.js';
 import { type ClusterTiming, clusterLimits } from '../../cluster/limits.js';
 import { type Claim, ClusterMember } from '../../cluster/member.js';
@@ -100,6 +100,7 @@ Examples:
     const accounts = Object.values(ctx.config.accounts);
     const claims: Claim[] = [
       ...allPartitions().map((p) => ({ name: `partition:${p}`, role: 'process' as const })),
+      { name: aggregatesLease, role: 'process' as const },
       ...(accounts.some((a) => a.smtp !== undefined) ? [{ name: 'sender', role: 'send' as const }] : []),
       ...accounts.map((a) => ({ name: `account:${a.name}`, role: 'fetch' as const })),
     ];
@@ -119,9 +120,10 @@ Examples:
       member,
       partitions: clusterLimits.partitions,
       logger: ctx.logger,
-      onBatch: ({ partitions, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on partitions ${partitions.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
+      onBatch: ({ units, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on ${units.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
     });
     partitionQueue = pq;
+    ctx.logger.info(`per-key extensions (run per partition): ${pq.workClasses.partitioned.join(', ') || 'none'}; cross-key extensions (one worker at a time): ${pq.workClasses.aggregate.join(', ') || 'none'}`);
     try {
       await member.tick();
       member.start();
