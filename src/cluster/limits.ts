@@ -7,19 +7,18 @@ export const clusterLimits = {
    * 16 small documents. */
   partitions: 16,
   /** A worker renews its heartbeat and leases this often. */
-  heartbeatMs: 3_000,
-  /** A worker whose heartbeat is older than this is dead (the issue: takeover within
-   * 15 s of the last heartbeat). */
-  liveMs: 15_000,
-  /** A lease runs out this long after its last renewal: shorter than `liveMs` by one
-   * heartbeat, so a dead worker's partitions are free by the time another worker's next
-   * tick sees it dead (last heartbeat + lease + one tick <= 15 s). */
-  leaseMs: 12_000,
-  /** A batch is started on a partition only while its lease has at least this much
-   * left, and the fence refuses a checkpoint write below it: room for the clock skew
-   * between machines and the time between the check and the write. */
-  safetyMarginMs: 3_000,
-  /** A dead worker's announcement is removed after this many `liveMs` (6 min by
+  heartbeatMs: 2_000,
+  /** A worker whose heartbeat is older than this is dead and the others take its share
+   * at their next heartbeat: last heartbeat + 10 s + one heartbeat (2 s) stays inside the
+   * issue's 15 s, with room for a late timer on a loaded machine. */
+  liveMs: 10_000,
+  /** A lease runs out this long after its last renewal: shorter than `liveMs`, so a dead
+   * worker's leases are free by the time the others see it dead. */
+  leaseMs: 8_000,
+  /** A commit under a lease needs this much of it left (else the fence renews first):
+   * room for the clock skew between machines and the time between check and write. */
+  safetyMarginMs: 2_000,
+  /** A dead worker's announcement is removed after this many `liveMs` (4 min by
    * default): long enough for "raindrop status" to show who died, short enough that
    * restarts do not pile up documents every tick reads. */
   forgetDeadAfterLiveTimes: 24,

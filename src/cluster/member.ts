@@ -147,8 +147,12 @@ export class ClusterMember {
     this.stopLoop();
     await this.loop;
     for (const name of [...this.held.keys()]) await this.release(name, 'leaving').catch((err: unknown) => this.options.logger.warn(`could not release ${name}; it runs out by itself`, { error: (err as Error).message }));
-    const current = await getDoc(this.options.db, this.doc._id);
-    if (current?._rev) await putDoc(this.options.db, { _id: this.doc._id, _rev: current._rev, _deleted: true }).catch(() => undefined);
+    // A read may lag a write on a cluster (a 409 on the delete): read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await getDoc(this.options.db, this.doc._id);
+      if (!current?._rev || (await putDoc(this.options.db, { _id: this.doc._id, _rev: current._rev, _deleted: true })).ok) return;
+    }
+    this.options.logger.warn('could not remove this worker\'s announcement; the others forget it when it is old');
   }
 
   async release(name: string, why: string): Promise<void> {

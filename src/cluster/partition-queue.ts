@@ -36,6 +36,8 @@ export interface PartitionQueueOptions {
   partitions: number;
   logger: Logger;
   onBatch?: (info: { units: string[]; stats: BatchStats; changes: number }) => void;
+  /** A batch with work for this worker begins (for --verbose and tests). */
+  onBatchStart?: (info: { units: string[]; changes: number }) => void;
 }
 
 const partitionOfUnit = (name: string): number | undefined => (name.startsWith('partition:') ? Number(name.slice(10)) : undefined);
@@ -170,6 +172,7 @@ export class PartitionQueue {
         else if (row.doc) docs.push(row.doc);
       }
       const cls = this.classes[workClass];
+      if (docs.length + deleted.length > 0) this.options.onBatchStart?.({ units, changes: docs.length + deleted.length });
       const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
       // As in the single queue: a batch of nothing but coordination and checkpoint
       // documents does not write checkpoints (those writes would be the next such batch).
@@ -197,7 +200,7 @@ export class PartitionQueue {
     const code = this.classes[workClass].code;
     await Promise.all(units.map(async (u) => {
       const s = this.state.get(u);
-      if (!s) return;
+      if (!s) return this.refuse(u, 'its lease was lost while the batch ran');
       const lease = leases.get(leaseDocId(u)) as LeaseDoc | undefined;
       const allows = () => leaseAllowsCommit(lease, member.id, s.epoch, now, member.timing.safetyMarginMs);
       // Still ours but close to running out (a long batch, a late heartbeat): a renewal

@@ -95,16 +95,56 @@ async function held(): Promise<Map<string, number[]>> {
 
 const covers = (m: Map<string, number[]>, ids: string[]) => new Set(ids.flatMap((id) => m.get(id) ?? [])).size === partitions + 1;
 
-/** Documents without the queue's and the cluster's bookkeeping, revisions or checkpoints. */
-async function data(db: Db): Promise<Record<string, unknown>> {
+/** Whether the leases of every partition and of the aggregates are held by these workers
+ * (the moment of takeover; the announcements follow at the next heartbeat). */
+async function leasesHeldBy(ids: string[]): Promise<boolean> {
+  const leases = (await coordination(work, 'lease')).filter((l) => /^(?:partition:|queue:aggregates)/.test(l.name as string));
+  return leases.length === partitions + 1 && leases.every((l) => ids.includes(l.owner as string));
+}
+
+/** Documents without the queue's and the cluster's bookkeeping, revisions or checkpoints.
+ * The source hash of a later_handler's outputs (`rd!later`: the hash of the values one
+ * batch collected) and the content hash that covers it depend on how the feed was cut
+ * into batches, which differs between any two runs: they are left out. */
+async function data(db: Db): Promise<Record<string, Record<string, unknown>>> {
   const all = (await db.scope.list({ include_docs: true })) as unknown as { rows: Array<{ id: string; doc: CouchDoc }> };
-  const out: Record<string, unknown> = {};
+  const out: Record<string, Record<string, unknown>> = {};
   for (const { id, doc } of all.rows) {
     if (/^(?:_design\/|rb!|rk!)/.test(id) || doc.rd_schema_id === 'rd.core.workqueue-state' || doc.rd_schema_id === 'rd.ext.workqueue') continue;
-    const { _rev, _attachments, ...rest } = doc;
+    const { _rev, _attachments, ...rest } = JSON.parse(JSON.stringify(doc)) as CouchDoc;
+    for (const item of Object.values((rest.rd_schema_items ?? {}) as Record<string, { rd_source?: { id?: string; hash?: string }; content_hash?: string }>)) {
+      if (item.rd_source?.id === 'rd!later') {
+        delete item.rd_source.hash;
+        delete item.content_hash;
+      }
+    }
     out[id] = { ...rest, ...(_attachments ? { _attachments: Object.keys(_attachments).sort() } : {}) };
   }
   return out;
+}
+
+/**
+ * The documents that differ, less one known order effect: identities.js gives an
+ * identity the contact of the first message it sees it in, and which message comes
+ * first in a later_handler's batch depends on the batch cut (the cluster's aggregates
+ * worker sees the messages as the partition owners finish them). Such an identity's
+ * `contact_id`, and the contacts it names on either side, may differ; every count, and
+ * everything else, must be equal.
+ */
+function differences(expected: Record<string, Record<string, unknown>>, got: Record<string, Record<string, unknown>>): { differing: string[]; reassigned: string[] } {
+  const ids = [...new Set([...Object.keys(expected), ...Object.keys(got)])];
+  const reassigned = ids.filter((k) => {
+    const e = expected[k];
+    const g = got[k];
+    return e?.rd_schema_id === 'rd.identity' && g !== undefined && e.contact_id !== g.contact_id && JSON.stringify({ ...e, contact_id: null }) === JSON.stringify({ ...g, contact_id: null });
+  });
+  const contactIds = new Set(reassigned.flatMap((k) => [expected[k]?.contact_id, got[k]?.contact_id]).map((c) => JSON.stringify(['contact', c])));
+  const differing = ids.filter((k) => {
+    if (reassigned.includes(k)) return false;
+    if (contactIds.has(JSON.stringify(expected[k]?.rd_key ?? got[k]?.rd_key))) return false;
+    return JSON.stringify(expected[k]) !== JSON.stringify(got[k]);
+  });
+  return { differing, reassigned };
 }
 
 async function conflicted(db: Db): Promise<string[]> {
@@ -166,7 +206,7 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
     const lastHeartbeat = (await coordination(work, 'worker')).find((d) => d.worker === c.id)?.heartbeat as number;
     c.child.kill('SIGKILL');
     await c.exited;
-    await until(async () => covers(await held(), [a.id, b.id]), 30_000, 'a and b to take over c\'s partitions');
+    await until(() => leasesHeldBy([a.id, b.id]), 30_000, 'a and b to take over c\'s partitions');
     const movedAfter = Date.now() - lastHeartbeat;
     console.info(`cluster: the killed worker's partitions moved ${movedAfter} ms after its last heartbeat`);
     expect(movedAfter).toBeLessThan(15_000);
@@ -175,15 +215,16 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
   it('a worker stopped past its lease and continued: its late commit is refused', async () => {
     const a = workers.get('a') as Worker;
     const b = workers.get('b') as Worker;
+    const before = b.stderr.length;
     await importSlice('work', slices[1] as string[]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stopped in the middle of a batch: the fence must refuse its commit when it goes on.
+    await until(() => /working on \d+ changes for partition:/.test(b.stderr.slice(before)), 60_000, 'b to start a batch of the new mail');
     b.child.kill('SIGSTOP');
     await until(async () => covers(await held(), [a.id]), 30_000, 'a to take every partition from the stopped b');
     b.child.kill('SIGCONT');
-    // Continued, b finds its leases gone: either the batch in hand is refused at its
-    // fence or the renewal of the lease fails first (b was idle when stopped).
-    await until(() => /commit refused for partition:|lost partition:/.test(b.stderr), 30_000, 'b to notice it lost its partitions');
-    console.info(`cluster: the continued worker ${/commit refused/.test(b.stderr) ? 'had a commit refused' : 'lost its leases on renewal (it was between batches)'}`);
+    // Continued, b finds its leases gone (at its fence, or first when it renews them): the
+    // batch in hand writes no checkpoint.
+    await until(() => /commit refused for partition:/.test(b.stderr), 30_000, 'b\'s late commit to be refused');
     expect(b.child.exitCode).toBeNull(); // it carries on and takes its share again
     await until(async () => ((await held()).get(b.id)?.length ?? 0) > 0, 30_000, 'b to take partitions again');
   }, 120_000);
@@ -206,17 +247,20 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
   it('the final data equals a single worker\'s run, with no conflicting revisions', async () => {
     await importSlice('work', slices[2] as string[]);
     const expected = await data(reference);
-    let got: Record<string, unknown> = {};
+    let got: Record<string, Record<string, unknown>> = {};
+    let diff = { differing: [] as string[], reassigned: [] as string[] };
     await until(async () => {
       got = await data(work);
-      return JSON.stringify(got) === JSON.stringify(expected);
+      diff = differences(expected, got);
+      return diff.differing.length === 0;
     }, 180_000, 'the cluster\'s data to equal the single run').catch((err: unknown) => {
-      const differing = [...new Set([...Object.keys(expected), ...Object.keys(got)])].filter((k) => JSON.stringify(got[k]) !== JSON.stringify(expected[k]));
-      for (const k of differing.slice(0, 3)) console.info('DIFF', k, JSON.stringify(expected[k])?.slice(0, 600), '\n   GOT', JSON.stringify(got[k])?.slice(0, 600));
-      console.info(`${differing.length} documents differ`);
+      for (const k of diff.differing.slice(0, 3)) console.info('DIFF', k, JSON.stringify(expected[k])?.slice(0, 600), '\n   GOT', JSON.stringify(got[k])?.slice(0, 600));
+      console.info(`${diff.differing.length} documents differ`);
       throw err;
     });
+    console.info(`cluster: ${Object.keys(got).length} documents equal to the single run; ${diff.reassigned.length} identities first seen with another contact (batch order)`);
     expect(Object.keys(got).length).toBeGreaterThan(130 * 3);
+    expect(diff.reassigned.length).toBeLessThan(10);
     expect(await conflicted(work)).toEqual([]);
   }, 240_000);
 

@@ -69,11 +69,11 @@ export const workerCommand: Command = {
 
 Runs one worker of several that share one database (usually a CouchDB cluster, each
 worker talking to a nearby node with --couch). The worker announces itself (a heartbeat
-every 3 s), takes its share of the queue's ${clusterLimits.partitions} partitions of the key
+every 2 s), takes its share of the queue's ${clusterLimits.partitions} partitions of the key
 space (chosen by rendezvous hashing over the live workers), and with the roles "send" and
 "fetch" the mail sender and the mail accounts, one owner at a time, through leases. A
-worker silent for 15 s is dead: the others take its share. A new worker takes its share
-without a restart of the others. See "Running on several machines" in the README.
+worker silent for 10 s is dead: the others take its share within 15 s. A new worker
+takes its share without a restart of the others. See "Running on several machines" in the README.
 
 Ctrl-C or SIGTERM: finishes the batches in hand, releases its leases and exits.
 --drain WORKER-ID asks that worker (on any machine) to do the same.
@@ -120,6 +120,7 @@ Examples:
       member,
       partitions: clusterLimits.partitions,
       logger: ctx.logger,
+      onBatchStart: ({ units, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`working on ${changes} changes for ${units.join(',')}`),
       onBatch: ({ units, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on ${units.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
     });
     partitionQueue = pq;
