@@ -27,6 +27,8 @@ interface UnitState {
   /** Where the next read starts (ahead of the stored checkpoint after batches of
    * nothing but coordination documents, which do not write one). */
   since: Seq | undefined;
+  /** The position in the stored checkpoint. */
+  storedSince: Seq | undefined;
   code: Record<string, string>;
 }
 
@@ -101,11 +103,17 @@ export class PartitionQueue {
       // A stale owner may write between the read and this write: read again.
       const result = await putDoc(this.db, next);
       if (result.ok) {
-        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, code: next.code });
+        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code });
         return;
       }
       if (attempt >= 5) throw new Error(`the checkpoint of ${lease.name} keeps changing under this worker`);
     }
+  }
+
+  /** After a failed batch: every unit reads again from its stored checkpoint (the
+   * position in memory may be ahead of it). */
+  rewind(): void {
+    for (const s of this.state.values()) s.since = s.storedSince;
   }
 
   lost(name: string): void {
@@ -213,6 +221,7 @@ export class PartitionQueue {
       if (!result.ok) return this.refuse(u, 'its checkpoint was rewritten by a newer owner (409)');
       s.rev = result.rev;
       s.since = seq;
+      s.storedSince = seq;
       s.code = code;
     }));
   }

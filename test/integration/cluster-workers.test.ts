@@ -228,10 +228,13 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
     b.child.kill('SIGCONT');
     // Continued, b finds its leases gone (at its fence, or first when it renews them): the
     // batch in hand writes no checkpoint.
-    await until(() => /commit refused for partition:/.test(b.stderr), 30_000, 'b\'s late commit to be refused');
+    await until(() => /commit refused for partition:/.test(b.stderr), 90_000, 'b\'s late commit to be refused').catch((err: unknown) => {
+      console.info(`b's log:\n${b.stderr.slice(-3000)}`);
+      throw err;
+    });
     expect(b.child.exitCode).toBeNull(); // it carries on and takes its share again
     await until(async () => ((await held()).get(b.id)?.length ?? 0) > 0, 30_000, 'b to take partitions again');
-  }, 120_000);
+  }, 180_000);
 
   it('a drained worker finishes, releases its leases and exits; an added worker takes partitions', async () => {
     const a = workers.get('a') as Worker;

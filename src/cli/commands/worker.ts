@@ -151,7 +151,17 @@ Examples:
         for (const account of accounts) side.push(runWhileHeld(member, `account:${account.name}`, stop, ctx.logger, (until) => watchAccount({ registry: queue.registry, db, account, logger: ctx.logger, stop: until })));
       }
       while (!stopped) {
-        const batches = await pq.pass(stop);
+        let batches = 0;
+        try {
+          batches = await pq.pass(stop);
+        } catch (err) {
+          // A server away, a request cut off (this process paused): nothing was
+          // checkpointed for the failed batch; it is read again from the checkpoint.
+          ctx.logger.error('a batch failed; trying again in 5 s', { error: (err as Error).message });
+          pq.rewind();
+          await sleep(5000, stop);
+          continue;
+        }
         // Nothing new: look again soon (new changes, or partitions taken meanwhile).
         if (batches === 0) await sleep(Math.min(1000, member.timing.heartbeatMs), stop);
       }
