@@ -169,6 +169,9 @@ export class PartitionQueue {
 
   private async runBatch(workClass: WorkClass, units: string[], batch: ChangesBatch): Promise<boolean> {
     for (const u of units) this.options.member.busy.add(u);
+    // The fence binds the batch to the epochs it began under: a unit lost and taken
+    // again while the batch ran (a pause) has a new epoch that this batch must not use.
+    const epochs = new Map(units.map((u) => [u, this.state.get(u)?.epoch ?? -1]));
     try {
       const partitions = new Set(units.map(partitionOfUnit).filter((p): p is number => p !== undefined));
       const docs: CouchDoc[] = [];
@@ -181,7 +184,14 @@ export class PartitionQueue {
       }
       const cls = this.classes[workClass];
       if (docs.length + deleted.length > 0) this.options.onBatchStart?.({ units, changes: docs.length + deleted.length });
-      const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
+      // The outputs are fenced too, not only the checkpoint: a late owner's read-modify-
+      // write of a shared count (the aggregates) would count a message twice.
+      const beforeCommit = async () => (await this.fenceHolds(units, epochs)).length === units.length;
+      const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }, { beforeCommit }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
+      if (stats.refused) {
+        this.options.onBatch?.({ units, stats, changes: batch.rows.length });
+        return false;
+      }
       // As in the single queue: a batch of nothing but coordination and checkpoint
       // documents does not write checkpoints (those writes would be the next such batch).
       const noise = batch.rows.every((r) => r.id.startsWith('rk!') || r.doc?.rd_schema_id === checkpointSchemaId);
@@ -191,7 +201,7 @@ export class PartitionQueue {
           if (s && this.sameCode(workClass, s.code)) s.since = batch.lastSeq;
         }
       } else {
-        await this.commit(workClass, units, batch.lastSeq);
+        await this.commit(workClass, units, batch.lastSeq, epochs);
       }
       this.options.onBatch?.({ units, stats, changes: batch.rows.length });
       return stats.ran > 0 || stats.written > 0;
@@ -200,22 +210,47 @@ export class PartitionQueue {
     }
   }
 
-  /** The fence: leases re-read and checked, then each checkpoint written with its `_rev`. */
-  private async commit(workClass: WorkClass, units: string[], seq: Seq): Promise<void> {
+  /** The fence: each unit's lease re-read; the units still held under the epoch the
+   * batch began with (others are refused and dropped, or skipped when taken again). */
+  private async fenceHolds(units: string[], epochs: ReadonlyMap<string, number>): Promise<string[]> {
     const member = this.options.member;
     const leases = await bulkGet(this.db, units.map(leaseDocId));
     const now = Date.now();
-    const code = this.classes[workClass].code;
-    await Promise.all(units.map(async (u) => {
+    const ok: string[] = [];
+    for (const u of units) {
       const s = this.state.get(u);
-      if (!s) return this.refuse(u, 'its lease was lost while the batch ran');
+      if (!s) {
+        this.refuse(u, 'its lease was lost while the batch ran');
+        continue;
+      }
+      if (s.epoch !== epochs.get(u)) {
+        // Taken again meanwhile: the new epoch starts from the checkpoint it found.
+        this.options.logger.warn(`commit refused for ${u}: the batch began under epoch ${epochs.get(u)}, the lease is now at ${s.epoch}; the rows are read again`);
+        continue;
+      }
       const lease = leases.get(leaseDocId(u)) as LeaseDoc | undefined;
       const allows = () => leaseAllowsCommit(lease, member.id, s.epoch, now, member.timing.safetyMarginMs);
       // Still ours but close to running out (a long batch, a late heartbeat): a renewal
       // with its _rev proves nobody took it, and gives the commit its margin again.
       const mine = lease?.owner === member.id && lease.epoch === s.epoch;
       const renewed = mine && !allows() && (await member.renewNow(u));
-      if (!renewed && !allows()) return this.refuse(u, `its lease moved on (now ${lease?.owner ?? 'nobody'}, epoch ${lease?.epoch ?? '-'})`);
+      if (!renewed && !allows()) {
+        this.refuse(u, `its lease moved on (now ${lease?.owner ?? 'nobody'}, epoch ${lease?.epoch ?? '-'})`);
+        continue;
+      }
+      ok.push(u);
+    }
+    return ok;
+  }
+
+  /** The checkpoints of the units still held, each written with its `_rev`. */
+  private async commit(workClass: WorkClass, units: string[], seq: Seq, epochs: ReadonlyMap<string, number>): Promise<void> {
+    const member = this.options.member;
+    const code = this.classes[workClass].code;
+    const held = await this.fenceHolds(units, epochs);
+    await Promise.all(held.map(async (u) => {
+      const s = this.state.get(u);
+      if (!s) return;
       const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code };
       const result = await putDoc(this.db, doc);
       if (!result.ok) return this.refuse(u, 'its checkpoint was rewritten by a newer owner (409)');

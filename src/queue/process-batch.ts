@@ -34,6 +34,10 @@ export interface BatchOptions {
   feedExtensions?: ReadonlySet<string>;
   /** `<extension id>|<source id>` pairs to run whatever their provenance says. */
   force?: ReadonlySet<string>;
+  /** Asked right before the batch's writes: false drops them all (a worker of several
+   * whose lease moved on while the batch ran must not write what it computed: see
+   * src/cluster). Absent for the single-process queue. */
+  beforeCommit?: () => Promise<boolean>;
 }
 
 export interface BatchStats {
@@ -47,6 +51,8 @@ export interface BatchStats {
    * slowest extension. The final `_bulk_docs` commit is shared and not counted. Absent
    * where nothing ran. */
   extensionMs?: Record<string, number>;
+  /** The batch's writes were dropped (`beforeCommit` said no). */
+  refused?: boolean;
 }
 
 export const errorSchemaId = 'rd.core.error';
@@ -167,6 +173,10 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       await runLater(ctx, ext, later, services, writer, (doc) => enqueue(doc, false, index));
     }
     addTime(stats, id, started);
+  }
+  if (options.beforeCommit && !(await options.beforeCommit())) {
+    stats.refused = true;
+    return stats;
   }
   stats.written = await writer.commit();
   return stats;

@@ -199,8 +199,8 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
     await until(async () => {
       const m = await held();
       return covers(m, [a.id, b.id, c.id]) && [a, b, c].every((w) => (m.get(w.id)?.length ?? 0) > 0);
-    }, 60_000, 'the three workers to share the 16 partitions');
-  }, 120_000);
+    }, 150_000, 'the three workers to share the 16 partitions');
+  }, 200_000);
 
   it('a worker killed mid-batch: its partitions move within 15 s of its last heartbeat', async () => {
     const [a, b, c] = ['a', 'b', 'c'].map((n) => workers.get(n) as Worker) as [Worker, Worker, Worker];
