@@ -23,6 +23,6 @@ export async function putDoc<T extends { _id: string }>(db: Db, doc: T): Promise
   }
   const body = (await response.json().catch(() => ({}))) as { rev?: string; error?: string; reason?: string };
   if (response.status === 409) return { ok: false, conflict: true };
-  if ((response.status === 201 || response.status === 202) && typeof body.rev === 'string') return { ok: true, rev: body.rev, quorum: response.status === 201 };
+  if (response.status >= 200 && response.status < 300 && typeof body.rev === 'string') return { ok: true, rev: body.rev, quorum: response.status !== 202 };
   throw toCouchError({ statusCode: response.status, error: body.error, reason: body.reason ?? `HTTP ${response.status}` }, `writing ${doc._id}`, db.couch.url, db.couch.secrets);
 }

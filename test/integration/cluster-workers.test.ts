@@ -219,11 +219,19 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
   it('a worker stopped past its lease and continued: its late commit is refused', async () => {
     const a = workers.get('a') as Worker;
     const b = workers.get('b') as Worker;
-    const before = b.stderr.length;
+    // Stopped in the middle of a batch (at the very line that says one begins): the
+    // fence must refuse its writes when it goes on.
+    const stopped = new Promise<void>((resolve) => {
+      const onData = (d: Buffer) => {
+        if (!/working on \d+ changes for partition:/.test(d.toString())) return;
+        b.child.kill('SIGSTOP');
+        b.child.stderr?.off('data', onData);
+        resolve();
+      };
+      b.child.stderr?.on('data', onData);
+    });
     await importSlice('work', slices[1] as string[]);
-    // Stopped in the middle of a batch: the fence must refuse its commit when it goes on.
-    await until(() => /working on \d+ changes for partition:/.test(b.stderr.slice(before)), 60_000, 'b to start a batch of the new mail');
-    b.child.kill('SIGSTOP');
+    await Promise.race([stopped, new Promise((_, reject) => setTimeout(() => reject(new Error('b never started a batch of the new mail')), 60_000))]);
     await until(async () => covers(await held(), [a.id]), 30_000, 'a to take every partition from the stopped b');
     b.child.kill('SIGCONT');
     // Continued, b finds its leases gone (at its fence, or first when it renews them): the
