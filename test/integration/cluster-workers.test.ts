@@ -231,7 +231,9 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
       b.child.stderr?.on('data', onData);
     });
     await importSlice('work', slices[1] as string[]);
-    await Promise.race([stopped, new Promise((_, reject) => setTimeout(() => reject(new Error('b never started a batch of the new mail')), 60_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stopped, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('b never started a batch of the new mail')), 60_000)))]);
+    clearTimeout(timer);
     await until(async () => covers(await held(), [a.id]), 30_000, 'a to take every partition from the stopped b');
     b.child.kill('SIGCONT');
     // Continued, b finds its leases gone (at its fence, or first when it renews them): the
