@@ -53,12 +53,11 @@ const partitionOfUnit = (name: string): number | undefined => (name.startsWith('
  *
  * Fencing: taking a unit writes its checkpoint document first (with the new epoch),
  * which changes its `_rev`; every batch then re-reads its leases and writes the
- * checkpoint with the `_rev` it holds. An owner whose lease moved on gets a 409 (or sees
- * the lease gone) and drops the unit; the new owner redoes the batch from the checkpoint
- * it found. Outputs of such a late batch may already be written: per-key outputs are what
- * the new owner computes too (deterministic extensions, writes merged per writer), so the
- * harm is a redundant revision. CouchDB has no multi-document transaction, so the fence
- * cannot stop those output writes, only the checkpoint.
+ * checkpoint with the `_rev` it holds; the leases are also checked right before the
+ * batch's output writes. An owner whose lease moved on gets a 409 (or sees the lease
+ * gone) and drops the unit; the new owner redoes the batch from the checkpoint it found.
+ * CouchDB has no multi-document transaction: a pause between the check and the output
+ * writes can still land them (see README.md for what that costs).
  */
 export class PartitionQueue {
   private readonly state = new Map<string, UnitState>();
