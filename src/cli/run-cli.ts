@@ -24,11 +24,12 @@ import { searchCommand } from './commands/search.js';
 import { outboxCommand } from './commands/outbox.js';
 import { sendCommand } from './commands/send.js';
 import { userCommand } from './commands/user.js';
+import { workerCommand } from './commands/worker.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
 
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, showCommand, searchCommand, sendCommand, outboxCommand, userCommand];
+export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, showCommand, searchCommand, sendCommand, outboxCommand, userCommand, workerCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;

@@ -39,6 +39,10 @@ export interface BatchOptions {
    * step, not for a whole batch of 500 changes, which under load outlasted serve's stop
    * grace; nothing is lost, since the feed hands the batch over again. */
   abandon?: () => boolean;
+  /** Asked right before the batch's writes: false drops them all (a worker of several
+   * whose lease moved on while the batch ran must not write what it computed: see
+   * src/cluster). Absent for the single-process queue. */
+  beforeCommit?: () => Promise<boolean>;
 }
 
 export interface BatchStats {
@@ -54,6 +58,8 @@ export interface BatchStats {
   extensionMs?: Record<string, number>;
   /** The batch was left before its commit (see `BatchOptions.abandon`): nothing written. */
   abandoned?: true;
+  /** The batch's writes were dropped (`beforeCommit` said no). */
+  refused?: boolean;
 }
 
 export const errorSchemaId = 'rd.core.error';
@@ -177,6 +183,10 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     addTime(stats, id, started);
   }
   if (options.abandon?.()) return { ...stats, abandoned: true };
+  if (options.beforeCommit && !(await options.beforeCommit())) {
+    stats.refused = true;
+    return stats;
+  }
   stats.written = await writer.commit();
   return stats;
 }

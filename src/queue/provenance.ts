@@ -46,6 +46,9 @@ export const bookkeepingPrefix = 'rb!';
 /** Prefixes of the per-(document) bookkeeping of earlier versions: still skipped on the
  * feed, never read (a database that has them re-runs once and leaves them behind). */
 const legacyPrefixes = ['rp!', 'rdep!'];
+/** Documents of the scale-out coordination (src/cluster: workers, leases, partition
+ * checkpoints): never a source for an extension. */
+export const coordinationPrefix = 'rk!';
 
 /** The part of a document id that names its key: `rc!<type>.<value>!<schema>` without the
  * `rc!` and the schema. Ids of another shape (tests, the later_handler's source) stand for
@@ -61,7 +64,7 @@ export function bookkeepingId(docId: string): string {
 }
 
 export function isBookkeeping(id: string): boolean {
-  return id.startsWith(bookkeepingPrefix) || id.startsWith('_design/') || legacyPrefixes.some((p) => id.startsWith(p));
+  return id.startsWith(bookkeepingPrefix) || id.startsWith(coordinationPrefix) || id.startsWith('_design/') || legacyPrefixes.some((p) => id.startsWith(p));
 }
 
 /** The provenance of one source in a loaded bookkeeping document (undefined: not loaded;

@@ -78,6 +78,12 @@ export class QueueRunner {
     return new QueueRunner(options, ctx, ordered);
   }
 
+  /** What a batch needs (the partitioned queue of a worker, src/cluster, runs batches
+   * with it under its own checkpoints). */
+  get context(): QueueContext {
+    return this.ctx;
+  }
+
   get pool(): SandboxPool {
     return this.ctx.pool;
   }

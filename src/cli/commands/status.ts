@@ -6,6 +6,7 @@ import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { openDatabase } from '../open-database.js';
 import { extensionStatus } from '../extension-status.js';
+import { clusterStatus, clusterStatusLines } from '../../cluster/cluster-status.js';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -14,9 +15,11 @@ export const statusCommand: Command = {
 
 Prints the server, the database, its document count, the number of documents per
 schema id, and per installed extension its state, lag behind the feed and error count.
+When workers share the database ("raindrop worker"), also each worker (live, draining
+or dead, heartbeat age, partitions held) and each partition's owner, epoch and lag.
 It reads ids and the changes feed only (no view), so it answers at once even right after
 a big import. With --json, prints {server, db, docCount, deletedDocCount, schemas,
-extensions}.
+extensions, cluster?}.
 
 Examples:
   raindrop status
@@ -38,8 +41,12 @@ Examples:
         ...(extensions.length > 0 ? ['extensions:'] : []),
         ...extensions.map((e) => `  ${e.id}: ${e.state}, lag ${e.lag}${e.lagAtLeast ? '+' : ''} changes, ${e.errors} errors`),
       ];
+      // Several workers ("raindrop worker"): who holds which partition, and its lag. The
+      // per-extension lag above is then the single queue's, which workers do not move.
+      const cluster = await clusterStatus(db);
+      if (cluster) lines.push(...clusterStatusLines(cluster));
       ctx.output.data(
-        { server: server.couch.url, db: info.name, docCount: info.docCount, deletedDocCount: info.deletedDocCount, schemas: counts.schemas, extensions },
+        { server: server.couch.url, db: info.name, docCount: info.docCount, deletedDocCount: info.deletedDocCount, schemas: counts.schemas, extensions, ...(cluster ? { cluster } : {}) },
         lines.join('\n'),
       );
       return exitCodes.ok;

@@ -1,0 +1,176 @@
+import { RaindropError, errorCodes } from '../../core/index.js';
+import { getDoc } from '../../couch/bulk-get.js';
+import { useDatabase } from '../../couch/connect.js';
+import { putDoc } from '../../couch/put-doc.js';
+import { type WorkerDoc, type WorkerRole, aggregatesLease, workerDocId, workerRoles } from '../../cluster/documents.js';
+import { runWhileHeld } from '../../cluster/hold-while.js';
+import { type ClusterTiming, clusterLimits } from '../../cluster/limits.js';
+import { type Claim, ClusterMember } from '../../cluster/member.js';
+import { PartitionQueue } from '../../cluster/partition-queue.js';
+import { allPartitions } from '../../cluster/partition.js';
+import { watchAccount } from '../../protocols/imap/watch.js';
+import { Sender } from '../../protocols/smtp/sender.js';
+import type { Command, CommandContext } from '../command.js';
+import { exitCodes } from '../exit-codes.js';
+import { openDatabase } from '../open-database.js';
+import { openQueue } from '../open-queue.js';
+
+const sleep = (ms: number, stop: Promise<void>) => Promise.race([stop, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+
+function parseRoles(value: unknown): WorkerRole[] {
+  if (value === undefined) return [...workerRoles];
+  const roles = String(value).split(',').map((r) => r.trim()).filter(Boolean);
+  const bad = roles.filter((r) => !(workerRoles as readonly string[]).includes(r));
+  if (bad.length > 0 || roles.length === 0) throw new RaindropError(errorCodes.USAGE, `--roles takes a comma-separated list of ${workerRoles.join(', ')}; got "${String(value)}"`);
+  return roles as WorkerRole[];
+}
+
+function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
+  const ms = (name: string): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 100 || n > 600_000) throw new RaindropError(errorCodes.USAGE, `--${name} takes milliseconds between 100 and 600000, got "${String(v)}"`);
+    return n;
+  };
+  const heartbeat = ms('heartbeat-ms');
+  const lease = ms('lease-ms');
+  if (heartbeat === undefined && lease === undefined) return {};
+  const heartbeatMs = heartbeat ?? clusterLimits.heartbeatMs;
+  const leaseMs = lease ?? clusterLimits.leaseMs;
+  if (leaseMs < 3 * heartbeatMs) throw new RaindropError(errorCodes.USAGE, `--lease-ms must be at least three heartbeats (${3 * heartbeatMs}); a lease renewed once per heartbeat would run out between two renewals`);
+  // Same proportions as the defaults: dead after lease + one heartbeat, margin a quarter.
+  return { heartbeatMs, leaseMs, liveMs: leaseMs + heartbeatMs, safetyMarginMs: Math.floor(leaseMs / 4) };
+}
+
+/** Asks a running worker (anywhere) to drain: the flag on its worker document. */
+async function requestDrain(ctx: CommandContext, id: string): Promise<number> {
+  const { server, db } = await openDatabase(ctx);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const doc = (await getDoc(db, workerDocId(id))) as WorkerDoc | undefined;
+      if (!doc) throw new RaindropError(errorCodes.USAGE, `no worker "${id}" is announced in ${ctx.config.db}; "raindrop status" lists the workers`);
+      if ((await putDoc(db, { ...doc, draining: true })).ok) {
+        ctx.output.data({ worker: id, draining: true }, `asked ${id} to drain: it finishes its batches in hand, releases its leases and exits`);
+        return exitCodes.ok;
+      }
+    }
+    throw new RaindropError(errorCodes.COUCH_CONFLICT, `the worker document of ${id} kept changing; try again`);
+  } finally {
+    await server.release();
+  }
+}
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run as one of several workers sharing a (clustered) CouchDB',
+  help: `Usage: raindrop worker [--roles process,fetch,send] [global options]
+       raindrop worker --drain WORKER-ID
+
+Runs one worker of several that share one database (usually a CouchDB cluster, each
+worker talking to a nearby node with --couch). The worker announces itself (a heartbeat
+every 2 s), takes its share of the queue's ${clusterLimits.partitions} partitions of the key
+space (chosen by rendezvous hashing over the live workers), and with the roles "send" and
+"fetch" the mail sender and the mail accounts, one owner at a time, through leases. A
+worker silent for 10 s is dead: the others take its share within 15 s. A new worker
+takes its share without a restart of the others. See "Running on several machines" in the README.
+
+Ctrl-C or SIGTERM: finishes the batches in hand, releases its leases and exits.
+--drain WORKER-ID asks that worker (on any machine) to do the same.
+
+Options:
+  --roles LIST        what this worker offers (default: ${workerRoles.join(',')}; "index"
+                      is accepted but the search index stays with "raindrop serve",
+                      which keeps it on its own disk)
+  --drain ID          ask the worker ID to drain and exit
+  --verbose           a line per batch
+  --heartbeat-ms N    heartbeat period (default ${clusterLimits.heartbeatMs})
+  --lease-ms N        lease time (default ${clusterLimits.leaseMs}); a worker is dead after
+                      lease + one heartbeat
+
+Examples:
+  raindrop worker --couch http://admin:pw@db1:5984
+  raindrop worker --roles process --couch http://admin:pw@db2:5984
+  raindrop worker --drain host2-4242-a1b2c3`,
+  options: { roles: { type: 'string' }, drain: { type: 'string' }, verbose: { type: 'boolean' }, 'heartbeat-ms': { type: 'string' }, 'lease-ms': { type: 'string' } },
+  async run(ctx, values) {
+    if (typeof values.drain === 'string') return requestDrain(ctx, values.drain);
+    const roles = parseRoles(values.roles);
+    const timing = parseTiming(values);
+    const accounts = Object.values(ctx.config.accounts);
+    const claims: Claim[] = [
+      ...allPartitions().map((p) => ({ name: `partition:${p}`, role: 'process' as const })),
+      { name: aggregatesLease, role: 'process' as const },
+      ...(accounts.some((a) => a.smtp !== undefined) ? [{ name: 'sender', role: 'send' as const }] : []),
+      ...accounts.map((a) => ({ name: `account:${a.name}`, role: 'fetch' as const })),
+    ];
+    const queue = await openQueue(ctx);
+    let partitionQueue: PartitionQueue | undefined;
+    const member = ClusterMember.create({
+      db: queue.db,
+      logger: ctx.logger,
+      roles,
+      claims,
+      timing,
+      onAcquired: async (lease) => partitionQueue?.acquired(lease),
+      onLost: (name) => partitionQueue?.lost(name),
+    });
+    const pq = new PartitionQueue({
+      ctx: queue.runner.context,
+      member,
+      partitions: clusterLimits.partitions,
+      logger: ctx.logger,
+      onBatchStart: ({ units, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`working on ${changes} changes for ${units.join(',')}`),
+      onBatch: ({ units, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on ${units.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
+    });
+    partitionQueue = pq;
+    ctx.logger.info(`per-key extensions (run per partition): ${pq.workClasses.partitioned.join(', ') || 'none'}; cross-key extensions (one worker at a time): ${pq.workClasses.aggregate.join(', ') || 'none'}`);
+    try {
+      await member.tick();
+      member.start();
+      ctx.output.data({ worker: member.id, roles }, `worker ${member.id} (${roles.join(', ')}) joined ${ctx.config.db}`);
+      const stop = Promise.race([ctx.stopRequested, member.drainRequested]);
+      let stopped = false;
+      void stop.then(() => {
+        stopped = true;
+        member.drain();
+      });
+      const db = useDatabase(queue.server.couch, ctx.config.db);
+      const side: Array<Promise<void>> = [];
+      if (roles.includes('send') && claims.some((c) => c.name === 'sender')) {
+        side.push(runWhileHeld(member, 'sender', stop, ctx.logger, async (until) => {
+          const sender = new Sender({ registry: queue.registry, db, accounts: ctx.config.accounts, logger: ctx.logger });
+          try {
+            await sender.watch(until);
+          } finally {
+            await sender.close();
+          }
+        }));
+      }
+      if (roles.includes('fetch')) {
+        for (const account of accounts) side.push(runWhileHeld(member, `account:${account.name}`, stop, ctx.logger, (until) => watchAccount({ registry: queue.registry, db, account, logger: ctx.logger, stop: until })));
+      }
+      while (!stopped) {
+        let batches = 0;
+        try {
+          batches = await pq.pass(stop);
+        } catch (err) {
+          // A server away, a request cut off (this process paused): nothing was
+          // checkpointed for the failed batch; it is read again from the checkpoint.
+          ctx.logger.error('a batch failed; trying again in 5 s', { error: (err as Error).message });
+          pq.rewind();
+          await sleep(5000, stop);
+          continue;
+        }
+        // Nothing new: look again soon (new changes, or partitions taken meanwhile).
+        if (batches === 0) await sleep(Math.min(1000, member.timing.heartbeatMs), stop);
+      }
+      await Promise.all(side);
+      return exitCodes.ok;
+    } finally {
+      await member.leave().catch((err: unknown) => ctx.logger.warn('could not leave the cluster cleanly; its leases run out by themselves', { error: (err as Error).message }));
+      await queue.close();
+      ctx.logger.info('worker stopped');
+    }
+  },
+};

@@ -1,0 +1,39 @@
+/** Limits of the scale-out coordination, each with its reason. */
+export const clusterLimits = {
+  /** Partitions of the key space. Fixed: a partition's checkpoint and lease are named by
+   * its number, so changing it means starting every partition over. 16 spreads evenly
+   * over up to ~5 workers (rendezvous gives each about P/N, and the spread of P/N with
+   * P = 16 stays within one or two partitions) while keeping per-batch fencing to at most
+   * 16 small documents. */
+  partitions: 16,
+  /** A worker renews its heartbeat and leases this often. */
+  heartbeatMs: 2_000,
+  /** A worker whose heartbeat is older than this is dead and the others take its share
+   * at their next heartbeat: last heartbeat + 10 s + one heartbeat (2 s) stays inside the
+   * issue's 15 s, with room for a late timer on a loaded machine. */
+  liveMs: 10_000,
+  /** A lease runs out this long after its last renewal: shorter than `liveMs`, so a dead
+   * worker's leases are free by the time the others see it dead. */
+  leaseMs: 8_000,
+  /** A commit under a lease needs this much of it left (else the fence renews first):
+   * room for the clock skew between machines and the time between check and write. */
+  safetyMarginMs: 2_000,
+  /** A dead worker's announcement is removed after this many `liveMs` (4 min by
+   * default): long enough for "raindrop status" to show who died, short enough that
+   * restarts do not pile up documents every tick reads. */
+  forgetDeadAfterLiveTimes: 24,
+} as const;
+
+export interface ClusterTiming {
+  heartbeatMs: number;
+  liveMs: number;
+  leaseMs: number;
+  safetyMarginMs: number;
+}
+
+export const defaultTiming: ClusterTiming = {
+  heartbeatMs: clusterLimits.heartbeatMs,
+  liveMs: clusterLimits.liveMs,
+  leaseMs: clusterLimits.leaseMs,
+  safetyMarginMs: clusterLimits.safetyMarginMs,
+};

@@ -1,0 +1,228 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../core/index.js';
+import type { Db } from '../couch/connect.js';
+import { getDoc } from '../couch/bulk-get.js';
+import { putDoc } from '../couch/put-doc.js';
+import { listByPrefix } from './coordination-store.js';
+import { type LeaseDoc, type WorkerDoc, type WorkerRole, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId, workerPrefix } from './documents.js';
+import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
+import { rendezvousOwner } from './rendezvous.js';
+
+/** Something to own: a lease name and the role a worker must offer to own it. */
+export interface Claim {
+  name: string;
+  role: WorkerRole;
+}
+
+export interface HeldLease {
+  name: string;
+  epoch: number;
+  rev: string;
+  /** Expiry as last written with a quorum, by this worker's clock. */
+  expires: number;
+}
+
+export interface MemberOptions {
+  db: Db;
+  logger: Logger;
+  roles: readonly WorkerRole[];
+  claims: readonly Claim[];
+  timing?: Partial<ClusterTiming>;
+  /** Called once a lease is taken, before anything is done under it (the partition
+   * queue writes the partition's checkpoint there: that write is the fence). */
+  onAcquired?: (lease: HeldLease) => Promise<void>;
+  /** Called when a lease is lost or released. */
+  onLost?: (name: string, why: string) => void;
+}
+
+const sleep = (ms: number, stop: Promise<void>) => Promise.race([stop, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+
+/**
+ * One worker's membership: its announcement (renewed every heartbeat) and its leases,
+ * rebalanced every heartbeat: a lease the rendezvous choice over the live workers gives
+ * to this worker is taken when free; one it gives to another live worker is released
+ * (once the work in hand under it is done: `busy`); held ones are renewed.
+ */
+export class ClusterMember {
+  readonly id: string;
+  readonly timing: ClusterTiming;
+  readonly held = new Map<string, HeldLease>();
+  /** Leases whose work is in hand: not released until it is done. */
+  readonly busy = new Set<string>();
+  /** Held leases another live worker should own: released when not busy. */
+  readonly unwanted = new Set<string>();
+  private doc: WorkerDoc;
+  private loop: Promise<void> | undefined;
+  private stopLoop!: () => void;
+  private readonly loopStopped = new Promise<void>((r) => (this.stopLoop = r));
+  private draining = false;
+  live: WorkerDoc[] = [];
+
+  private constructor(private readonly options: MemberOptions) {
+    this.timing = { ...defaultTiming, ...options.timing };
+    const host = hostname();
+    this.id = `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const now = Date.now();
+    this.doc = { _id: workerDocId(this.id), rd_cluster: 'worker', worker: this.id, host, pid: process.pid, roles: [...options.roles], started: now, heartbeat: now, draining: false, partitions: [], leases: [] };
+  }
+
+  /** A member not yet announced: `tick` announces it and takes its first share. */
+  static create(options: MemberOptions): ClusterMember {
+    return new ClusterMember(options);
+  }
+
+  /** Resolves when this worker is asked to drain (here or by "raindrop worker --drain ID"
+   * from anywhere: the flag on its worker document). */
+  // Declared before the promise: a class field declared after it would reset it.
+  private resolveDrain!: () => void;
+  readonly drainRequested = new Promise<void>((r) => (this.resolveDrain = r));
+
+  /** Renews heartbeat and leases every heartbeat until `leave`. */
+  start(): void {
+    let stopped = false;
+    void this.loopStopped.then(() => (stopped = true));
+    this.loop ??= (async () => {
+      while (!stopped) {
+        await sleep(this.timing.heartbeatMs, this.loopStopped);
+        if (stopped) return;
+        try {
+          await this.tick();
+        } catch (err) {
+          this.options.logger.warn('cluster heartbeat failed; trying again', { error: (err as Error).message });
+        }
+      }
+    })();
+  }
+
+  /** Whether the lease is held with at least the safety margin left. */
+  holds(name: string, now = Date.now()): boolean {
+    const lease = this.held.get(name);
+    return lease !== undefined && lease.expires - now >= this.timing.safetyMarginMs;
+  }
+
+  /** One heartbeat: announce, list the live workers, rebalance. */
+  async tick(): Promise<void> {
+    const now = Date.now();
+    await this.announce(now);
+    const workers = await listByPrefix<WorkerDoc>(this.options.db, workerPrefix);
+    this.live = workers.filter((w) => isLive(w, now, this.timing.liveMs));
+    // A worker killed without leaving stays listed (status shows it dead) for a while,
+    // then the others forget it: restarts would otherwise pile up announcements.
+    for (const gone of workers.filter((w) => now - w.heartbeat > this.timing.liveMs * clusterLimits.forgetDeadAfterLiveTimes)) {
+      if (gone._rev) await putDoc(this.options.db, { _id: gone._id, _rev: gone._rev, _deleted: true });
+    }
+    const liveIds = new Set(this.live.map((w) => w.worker));
+    if (!this.draining) liveIds.add(this.id);
+    const leases = new Map((await listByPrefix<LeaseDoc>(this.options.db, leasePrefix)).map((l) => [l.name, l]));
+    const candidates = (role: WorkerRole) => [...liveIds].filter((id) => (id === this.id ? this.options.roles.includes(role) : this.live.find((w) => w.worker === id)?.roles.includes(role)));
+    for (const claim of this.options.claims) {
+      if (!this.options.roles.includes(claim.role)) continue;
+      const owner = this.draining ? undefined : rendezvousOwner(claim.name, candidates(claim.role));
+      const held = this.held.get(claim.name);
+      if (held) {
+        if (owner !== this.id) {
+          this.unwanted.add(claim.name);
+          if (!this.busy.has(claim.name)) {
+            await this.release(claim.name, this.draining ? 'draining' : `rebalanced to ${owner ?? 'nobody'}`);
+            continue;
+          }
+        } else this.unwanted.delete(claim.name);
+        await this.renew(held);
+      } else if (owner === this.id && leaseIsFree(leases.get(claim.name), this.id, now, liveIds)) {
+        await this.acquire(claim.name, leases.get(claim.name));
+      }
+    }
+  }
+
+  /** Draining: takes nothing new; the next ticks release every lease not busy. */
+  drain(): void {
+    this.draining = true;
+    this.resolveDrain();
+  }
+
+  /** Releases every lease and removes the announcement (after the work in hand). */
+  async leave(): Promise<void> {
+    this.draining = true;
+    this.stopLoop();
+    await this.loop;
+    for (const name of [...this.held.keys()]) await this.release(name, 'leaving').catch((err: unknown) => this.options.logger.warn(`could not release ${name}; it runs out by itself`, { error: (err as Error).message }));
+    // A read may lag a write on a cluster (a 409 on the delete): read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await getDoc(this.options.db, this.doc._id);
+      if (!current?._rev || (await putDoc(this.options.db, { _id: this.doc._id, _rev: current._rev, _deleted: true })).ok) return;
+    }
+    this.options.logger.warn('could not remove this worker\'s announcement; the others forget it when it is old');
+  }
+
+  async release(name: string, why: string): Promise<void> {
+    const held = this.held.get(name);
+    if (!held) return;
+    this.held.delete(name);
+    this.unwanted.delete(name);
+    this.options.onLost?.(name, why);
+    // The epoch stays: the next owner bumps it. A 409 means someone took it already.
+    await putDoc(this.options.db, { _id: leaseDocId(name), _rev: held.rev, rd_cluster: 'lease', name, owner: null, epoch: held.epoch, expires: 0 });
+    this.options.logger.info(`released ${name} (${why})`);
+  }
+
+  private async announce(now: number): Promise<void> {
+    const next: WorkerDoc = { ...this.doc, heartbeat: now, draining: this.draining, partitions: [...this.held.keys()].filter((n) => n.startsWith('partition:')).map((n) => Number(n.slice(10))).sort((a, b) => a - b), leases: [...this.held.keys()].filter((n) => !n.startsWith('partition:')).sort() };
+    let result = await putDoc(this.options.db, next);
+    if (!result.ok) {
+      // Someone asked this worker to drain ("raindrop worker --drain"), or a write of
+      // ours lost its answer: read, honour a drain request, write again.
+      const stored = (await getDoc(this.options.db, next._id)) as WorkerDoc | undefined;
+      if (stored?.draining && !this.draining) {
+        this.options.logger.info('asked to drain: finishing the batches in hand, then leaving');
+        this.drain();
+        next.draining = true;
+      }
+      result = await putDoc(this.options.db, { ...next, ...(stored?._rev ? { _rev: stored._rev } : {}) });
+    }
+    if (result.ok) this.doc = { ...next, _rev: result.rev };
+  }
+
+  private async acquire(name: string, current: LeaseDoc | undefined): Promise<void> {
+    const now = Date.now();
+    const next = takenLease(name, current, this.id, now, this.timing.leaseMs);
+    const result = await putDoc(this.options.db, next);
+    if (!result.ok) return; // someone else was faster: a value, not a failure
+    if (!result.quorum) {
+      this.options.logger.warn(`took ${name} without the cluster's write quorum; not using it`);
+      return;
+    }
+    const lease: HeldLease = { name, epoch: next.epoch, rev: result.rev, expires: next.expires };
+    this.held.set(name, lease);
+    try {
+      await this.options.onAcquired?.(lease);
+      this.options.logger.info(`took ${name} (epoch ${lease.epoch}${current?.owner && current.owner !== this.id ? `, from ${current.owner}` : ''})`);
+    } catch (err) {
+      this.held.delete(name);
+      this.options.logger.warn(`could not start ${name}; leaving it`, { error: (err as Error).message });
+    }
+  }
+
+  /** Renews a held lease at once (the fence, when a batch ran close to its expiry):
+   * true when it is still this worker's. */
+  async renewNow(name: string): Promise<boolean> {
+    const held = this.held.get(name);
+    if (!held) return false;
+    await this.renew(held);
+    return this.holds(name);
+  }
+
+  private async renew(held: HeldLease): Promise<void> {
+    const now = Date.now();
+    const result = await putDoc(this.options.db, { _id: leaseDocId(held.name), _rev: held.rev, rd_cluster: 'lease', name: held.name, owner: this.id, epoch: held.epoch, expires: now + this.timing.leaseMs });
+    if (!result.ok) {
+      this.held.delete(held.name);
+      this.unwanted.delete(held.name);
+      this.options.onLost?.(held.name, 'taken by another worker');
+      this.options.logger.warn(`lost ${held.name}: another worker took it (this one was too slow to renew)`);
+      return;
+    }
+    held.rev = result.rev;
+    if (result.quorum) held.expires = now + this.timing.leaseMs;
+  }
+}
