@@ -58,6 +58,11 @@ export interface PartitionCheckpointDoc {
 
 export const workerDocId = (worker: string) => `${coordinationPrefix}worker!${worker}`;
 export const leaseDocId = (name: string) => `${coordinationPrefix}lease!${name}`;
+/** A request that a worker drain: a document of its own, written by "raindrop worker
+ * --drain", never by the worker. A flag on the worker document, which the worker rewrites
+ * every heartbeat, could be lost: on a cluster two writers through different nodes can
+ * both be accepted, and the losing revision (the drain) becomes a conflict no one reads. */
+export const drainRequestId = (worker: string) => `${coordinationPrefix}drain!${worker}`;
 export const partitionLease = (partition: number) => `partition:${partition}`;
 /** The singleton lease of the cross-key extensions (work-classes.ts). */
 export const aggregatesLease = 'queue:aggregates';

@@ -5,7 +5,7 @@ import type { Db } from '../couch/connect.js';
 import { getDoc } from '../couch/bulk-get.js';
 import { putDoc } from '../couch/put-doc.js';
 import { listByPrefix } from './coordination-store.js';
-import { type LeaseDoc, type WorkerDoc, type WorkerRole, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId, workerPrefix } from './documents.js';
+import { type LeaseDoc, type WorkerDoc, type WorkerRole, drainRequestId, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId, workerPrefix } from './documents.js';
 import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
 import { rendezvousOwner } from './rendezvous.js';
 
@@ -104,6 +104,10 @@ export class ClusterMember {
   /** One heartbeat: announce, list the live workers, rebalance. */
   async tick(): Promise<void> {
     const now = Date.now();
+    if (!this.draining && (await getDoc(this.options.db, drainRequestId(this.id)))) {
+      this.options.logger.info('asked to drain: finishing the batches in hand, then leaving');
+      this.drain();
+    }
     await this.announce(now);
     const workers = await listByPrefix<WorkerDoc>(this.options.db, workerPrefix);
     this.live = workers.filter((w) => isLive(w, now, this.timing.liveMs));
@@ -147,6 +151,8 @@ export class ClusterMember {
     this.stopLoop();
     await this.loop;
     for (const name of [...this.held.keys()]) await this.release(name, 'leaving').catch((err: unknown) => this.options.logger.warn(`could not release ${name}; it runs out by itself`, { error: (err as Error).message }));
+    const request = await getDoc(this.options.db, drainRequestId(this.id)).catch(() => undefined);
+    if (request?._rev) await putDoc(this.options.db, { _id: request._id, _rev: request._rev, _deleted: true }).catch(() => undefined);
     // A read may lag a write on a cluster (a 409 on the delete): read again.
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await getDoc(this.options.db, this.doc._id);
@@ -170,14 +176,8 @@ export class ClusterMember {
     const next: WorkerDoc = { ...this.doc, heartbeat: now, draining: this.draining, partitions: [...this.held.keys()].filter((n) => n.startsWith('partition:')).map((n) => Number(n.slice(10))).sort((a, b) => a - b), leases: [...this.held.keys()].filter((n) => !n.startsWith('partition:')).sort() };
     let result = await putDoc(this.options.db, next);
     if (!result.ok) {
-      // Someone asked this worker to drain ("raindrop worker --drain"), or a write of
-      // ours lost its answer: read, honour a drain request, write again.
+      // A write of ours lost its answer (or a cluster node lagged): read, write again.
       const stored = (await getDoc(this.options.db, next._id)) as WorkerDoc | undefined;
-      if (stored?.draining && !this.draining) {
-        this.options.logger.info('asked to drain: finishing the batches in hand, then leaving');
-        this.drain();
-        next.draining = true;
-      }
       result = await putDoc(this.options.db, { ...next, ...(stored?._rev ? { _rev: stored._rev } : {}) });
     }
     if (result.ok) this.doc = { ...next, _rev: result.rev };

@@ -2,7 +2,7 @@ import { RaindropError, errorCodes } from '../../core/index.js';
 import { getDoc } from '../../couch/bulk-get.js';
 import { useDatabase } from '../../couch/connect.js';
 import { putDoc } from '../../couch/put-doc.js';
-import { type WorkerDoc, type WorkerRole, aggregatesLease, workerDocId, workerRoles } from '../../cluster/documents.js';
+import { type WorkerRole, aggregatesLease, drainRequestId, workerDocId, workerRoles } from '../../cluster/documents.js';
 import { runWhileHeld } from '../../cluster/hold-while.js';
 import { type ClusterTiming, clusterLimits } from '../../cluster/limits.js';
 import { type Claim, ClusterMember } from '../../cluster/member.js';
@@ -43,19 +43,16 @@ function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
   return { heartbeatMs, leaseMs, liveMs: leaseMs + heartbeatMs, safetyMarginMs: Math.floor(leaseMs / 4) };
 }
 
-/** Asks a running worker (anywhere) to drain: the flag on its worker document. */
+/** Asks a running worker (anywhere) to drain: a request document it looks for at every
+ * heartbeat (documents.ts says why not a flag on its own document). */
 async function requestDrain(ctx: CommandContext, id: string): Promise<number> {
   const { server, db } = await openDatabase(ctx);
   try {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const doc = (await getDoc(db, workerDocId(id))) as WorkerDoc | undefined;
-      if (!doc) throw new RaindropError(errorCodes.USAGE, `no worker "${id}" is announced in ${ctx.config.db}; "raindrop status" lists the workers`);
-      if ((await putDoc(db, { ...doc, draining: true })).ok) {
-        ctx.output.data({ worker: id, draining: true }, `asked ${id} to drain: it finishes its batches in hand, releases its leases and exits`);
-        return exitCodes.ok;
-      }
-    }
-    throw new RaindropError(errorCodes.COUCH_CONFLICT, `the worker document of ${id} kept changing; try again`);
+    if (!(await getDoc(db, workerDocId(id)))) throw new RaindropError(errorCodes.USAGE, `no worker "${id}" is announced in ${ctx.config.db}; "raindrop status" lists the workers`);
+    const written = await putDoc(db, { _id: drainRequestId(id), rd_cluster: 'drain', worker: id, requested: Date.now() });
+    // A 409: the request is there already (asked twice); the worker is on its way out.
+    ctx.output.data({ worker: id, draining: true, alreadyAsked: !written.ok }, `asked ${id} to drain: it finishes its batches in hand, releases its leases and exits`);
+    return exitCodes.ok;
   } finally {
     await server.release();
   }
