@@ -95,6 +95,9 @@ const cases: Case[] = [
     },
   },
   { command: 'outbox', args: () => ['outbox', '--json'] },
+  // No worker has announced itself in a fresh database: the drain request says so (a
+  // usage error) after opening the database; a running worker has its own test.
+  { command: 'worker', args: () => ['worker', '--drain', 'nobody-1-abcdef'], codes: [2] },
   {
     command: 'user',
     args: async (dir) => {

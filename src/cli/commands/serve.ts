@@ -82,6 +82,9 @@ async function runQueueLoop(ctx: CommandContext, db: ReturnType<typeof useDataba
         if (userDirs.length > 0 && userDirs.join('\n') !== watchedDirs) ctx.logger.info(`watching your extensions in ${userDirs.join(', ')}`);
         watchedDirs = userDirs.join('\n');
         dirWatch = watchExtensionDirs(userDirs, async () => void (await refreshUserExtensions(ctx, db)), ctx.logger);
+        // A file saved while no watcher was open (between the last watch's close and
+        // this one, as the queue restarted) is installed now: no edit is missed.
+        await refreshUserExtensions(ctx, db);
         const runner = await QueueRunner.start({ db, registry, logger: ctx.logger, onBatch: (b) => b.stats.written > 0 && warmer.poke() });
         try {
           await runner.watch(ctx.stopRequested);
