@@ -32,9 +32,13 @@ const attacks: Record<string, string> = {
   'forge-output-via-json-stringify': `const real = JSON.stringify; JSON.stringify = () => real({ ok: true, emits: [{ id: 'x', key: ['account', 'a'], schemaId: 'rd.account', fields: { password: 'stolen' } }], later: [], logs: [] }); rd.emit('rd.test.out', { n: doc.n }); JSON.stringify = real; throw new Error('forged');`,
   'forge-output-via-tojson': "Object.prototype.toJSON = function () { return { ok: true, emits: [{ id: 'x', key: ['account', 'a'], schemaId: 'rd.account', fields: {} }] }; };",
 };
-const expectedKind: Record<string, string> = {
+// The memory bomb meets two limits at once: filling 64 MB takes about 300 ms here, most of
+// it V8's last garbage collections before the heap limit, which is also the test pool's CPU
+// limit per document. Which one stops it first is a race (Node 24 in CI once said
+// "timeout"); what must hold is that it costs only its own document.
+const expectedKind: Record<string, string | string[]> = {
   'infinite-loop': 'timeout',
-  'memory-bomb': 'memory',
+  'memory-bomb': ['memory', 'timeout'],
   'huge-output': 'output-size',
   'throw-error': 'exception',
   'throw-non-error': 'exception',
@@ -82,13 +86,13 @@ afterAll(async () => {
 
 const batch = () => [sourceDoc(1), sourceDoc(2), sourceDoc(3, { evil: true }), sourceDoc(4), sourceDoc(5)];
 
-function expectOnlyCulpritFailed(results: DocResult[], kind: string): void {
+function expectOnlyCulpritFailed(results: DocResult[], kind: string | string[]): void {
   expect(results).toHaveLength(5);
   results.forEach((r, i) => {
     if (i === 2) {
       expect(r.ok, `document 3 should fail`).toBe(false);
       if (!r.ok) {
-        expect(r.kind).toBe(kind);
+        expect(typeof kind === 'string' ? [kind] : kind).toContain(r.kind);
         expect(r.message.length).toBeGreaterThan(5);
       }
     } else {
@@ -105,7 +109,7 @@ describe('hostile extensions cost only their own document', () => {
   for (const name of Object.keys(attacks)) {
     it(name, async () => {
       const results = await pool.run(`hostile.${name}`, batch(), fixtureServices());
-      expectOnlyCulpritFailed(results, expectedKind[name] as string);
+      expectOnlyCulpritFailed(results, expectedKind[name] as string | string[]);
       // The pool still works, for this extension and for another.
       const after = await pool.run('victim', [sourceDoc(9)], fixtureServices());
       expect(after[0]?.ok).toBe(true);
