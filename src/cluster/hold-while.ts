@@ -1,7 +1,6 @@
-import type { Logger } from '../core/index.js';
+import { type Logger, sleepUnlessStopped } from '../core/index.js';
 import type { ClusterMember } from './member.js';
 
-const sleep = (ms: number, stop: Promise<void>) => Promise.race([stop, new Promise<void>((r) => setTimeout(r, ms).unref())]);
 
 /**
  * Runs `work` only while this worker holds the lease `name` (the sender, a mail
@@ -14,7 +13,7 @@ export async function runWhileHeld(member: ClusterMember, name: string, stop: Pr
   void stop.then(() => (stopped = true));
   while (!stopped) {
     if (!member.holds(name) || member.unwanted.has(name)) {
-      await sleep(Math.min(1000, member.timing.heartbeatMs), stop);
+      await sleepUnlessStopped(Math.min(1000, member.timing.heartbeatMs), stop);
       continue;
     }
     member.busy.add(name);
@@ -28,7 +27,7 @@ export async function runWhileHeld(member: ClusterMember, name: string, stop: Pr
       await work(Promise.race([stop, lost]));
     } catch (err) {
       logger.error(`${name} stopped; trying again in 5 s`, { error: (err as Error).message });
-      await sleep(5000, stop);
+      await sleepUnlessStopped(5000, stop);
     } finally {
       clearInterval(timer);
       member.busy.delete(name);

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../core/index.js';
+import { type Logger, sleepUnlessStopped } from '../core/index.js';
 import type { Db } from '../couch/connect.js';
 import { getDoc } from '../couch/bulk-get.js';
 import { putDoc } from '../couch/put-doc.js';
-import { listByPrefix } from './coordination-store.js';
-import { type LeaseDoc, type WorkerDoc, type WorkerRole, drainRequestId, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId, workerPrefix } from './documents.js';
+import { dropLosingRevisions, listByPrefix } from './coordination-store.js';
+import { type LeaseDoc, type WorkerDoc, type WorkerRole, coordinationDocs, drainRequestId, isLive, leaseDocId, leaseIsFree, takenLease, workerDocId } from './documents.js';
 import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
 import { rendezvousOwner } from './rendezvous.js';
 
@@ -36,7 +36,8 @@ export interface MemberOptions {
   onLost?: (name: string, why: string) => void;
 }
 
-const sleep = (ms: number, stop: Promise<void>) => Promise.race([stop, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+type CoordinationListing = { _id: string; rd_cluster?: string; _conflicts?: string[] };
+
 
 /**
  * One worker's membership: its announcement (renewed every heartbeat) and its leases,
@@ -84,7 +85,7 @@ export class ClusterMember {
     void this.loopStopped.then(() => (stopped = true));
     this.loop ??= (async () => {
       while (!stopped) {
-        await sleep(this.timing.heartbeatMs, this.loopStopped);
+        await sleepUnlessStopped(this.timing.heartbeatMs, this.loopStopped);
         if (stopped) return;
         try {
           await this.tick();
@@ -109,7 +110,12 @@ export class ClusterMember {
       this.drain();
     }
     await this.announce(now);
-    const workers = await listByPrefix<WorkerDoc>(this.options.db, workerPrefix);
+    // One read of every coordination document per heartbeat: workers, leases, and any
+    // losing revisions a cluster kept of them, which are removed here.
+    const all = await listByPrefix<CoordinationListing>(this.options.db, coordinationDocs, { conflicts: true });
+    const removed = await dropLosingRevisions(this.options.db, all.filter((d) => (d._conflicts?.length ?? 0) > 0));
+    if (removed > 0) this.options.logger.info(`removed ${removed} losing revision(s) of coordination documents (writes raced through different cluster nodes)`);
+    const workers = all.filter((d): d is WorkerDoc & CoordinationListing => d.rd_cluster === 'worker');
     this.live = workers.filter((w) => isLive(w, now, this.timing.liveMs));
     // A worker killed without leaving stays listed (status shows it dead) for a while,
     // then the others forget it: restarts would otherwise pile up announcements.
@@ -118,7 +124,7 @@ export class ClusterMember {
     }
     const liveIds = new Set(this.live.map((w) => w.worker));
     if (!this.draining) liveIds.add(this.id);
-    const leases = new Map((await listByPrefix<LeaseDoc>(this.options.db, leasePrefix)).map((l) => [l.name, l]));
+    const leases = new Map(all.filter((d): d is LeaseDoc & CoordinationListing => d.rd_cluster === 'lease').map((l) => [l.name, l]));
     const candidates = (role: WorkerRole) => [...liveIds].filter((id) => (id === this.id ? this.options.roles.includes(role) : this.live.find((w) => w.worker === id)?.roles.includes(role)));
     for (const claim of this.options.claims) {
       if (!this.options.roles.includes(claim.role)) continue;

@@ -1,4 +1,4 @@
-import type { Logger } from '../core/index.js';
+import { type Logger, onStop } from '../core/index.js';
 import { bulkGet } from '../couch/bulk-get.js';
 import { type ChangesBatch, type Seq, followChanges } from '../couch/changes-follower.js';
 import type { Db } from '../couch/connect.js';
@@ -122,19 +122,22 @@ export class PartitionQueue {
   /** Brings every held unit to the head of the feed, or stops after the batch in hand
    * when `stop` resolves. Returns the number of batches that did anything. */
   async pass(stop: Promise<void>): Promise<number> {
-    const groups = new Map<string, { workClass: WorkClass; since: Seq | undefined; units: string[] }>();
+    const groups = new Map<string, { workClass: WorkClass; since: Seq | undefined; units: string[]; epochs: Map<string, number> }>();
     for (const s of this.state.values()) {
       // Code other than what it was processed with: the unit replays from the start
       // (provenance skips whatever is up to date).
       const since = this.sameCode(s.workClass, s.code) ? s.since : undefined;
       const key = `${s.workClass} ${JSON.stringify(since ?? null)}`;
-      const group = groups.get(key) ?? { workClass: s.workClass, since, units: [] };
+      const group = groups.get(key) ?? { workClass: s.workClass, since, units: [] as string[], epochs: new Map<string, number>() };
       group.units.push(s.unit);
+      group.epochs.set(s.unit, s.epoch);
       groups.set(key, group);
     }
     let batches = 0;
     let stopped = false;
-    void stop.then(() => (stopped = true));
+    // Registered per pass and removed at its end: a pass runs every second when idle.
+    const offStop = onStop(stop, () => (stopped = true));
+    try {
     for (const group of groups.values()) {
       if (stopped) break;
       const follower = followChanges(this.db, {
@@ -145,17 +148,34 @@ export class PartitionQueue {
         logger: this.options.logger,
         onBatch: async (batch) => {
           const member = this.options.member;
-          const active = group.units.filter((u) => this.state.has(u) && member.holds(u) && !member.unwanted.has(u));
+          // Only units still held under the epoch the group began with: a unit lost and
+          // taken again meanwhile starts from its own checkpoint, not from this reader's
+          // position (it would skip the rows in between).
+          const active = group.units.filter((u) => this.state.get(u)?.epoch === group.epochs.get(u) && member.holds(u) && !member.unwanted.has(u));
           if (active.length === 0) {
             void follower.stop();
             return;
           }
-          if (await this.runBatch(group.workClass, active, batch)) batches++;
+          const outcome = await this.runBatch(group.workClass, active, batch);
+          if (outcome === 'refused') {
+            // Some unit of the batch was refused, so none of its rows were written: the
+            // units still held must read this batch again, not go on past it.
+            for (const u of active) {
+              const s = this.state.get(u);
+              if (s) s.since = s.storedSince;
+            }
+            void follower.stop();
+            return;
+          }
+          if (outcome === 'worked') batches++;
           if (stopped) void follower.stop();
         },
       });
-      void stop.then(() => follower.stop());
-      await follower.done;
+      const offFollower = onStop(stop, () => void follower.stop());
+      await follower.done.finally(offFollower);
+    }
+    } finally {
+      offStop();
     }
     return batches;
   }
@@ -166,7 +186,7 @@ export class PartitionQueue {
     return keys.length === Object.keys(code).length && keys.every((k) => code[k] === mine[k]);
   }
 
-  private async runBatch(workClass: WorkClass, units: string[], batch: ChangesBatch): Promise<boolean> {
+  private async runBatch(workClass: WorkClass, units: string[], batch: ChangesBatch): Promise<'worked' | 'idle' | 'refused'> {
     for (const u of units) this.options.member.busy.add(u);
     // The fence binds the batch to the epochs it began under: a unit lost and taken
     // again while the batch ran (a pause) has a new epoch that this batch must not use.
@@ -189,7 +209,7 @@ export class PartitionQueue {
       const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }, { beforeCommit }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
       if (stats.refused) {
         this.options.onBatch?.({ units, stats, changes: batch.rows.length });
-        return false;
+        return 'refused';
       }
       // As in the single queue: a batch of nothing but coordination and checkpoint
       // documents does not write checkpoints (those writes would be the next such batch).
@@ -203,7 +223,7 @@ export class PartitionQueue {
         await this.commit(workClass, units, batch.lastSeq, epochs);
       }
       this.options.onBatch?.({ units, stats, changes: batch.rows.length });
-      return stats.ran > 0 || stats.written > 0;
+      return stats.ran > 0 || stats.written > 0 ? 'worked' : 'idle';
     } finally {
       for (const u of units) this.options.member.busy.delete(u);
     }

@@ -4,3 +4,4 @@ export * from './hash.js';
 export * from './keys.js';
 export * from './redact.js';
 export * from './log.js';
+export * from './stop-signal.js';

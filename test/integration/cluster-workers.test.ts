@@ -278,7 +278,9 @@ describe.skipIf(!available)('several workers on a CouchDB cluster', () => {
     console.info(`cluster: ${Object.keys(got).length} documents equal to the single run; ${diff.reassigned.length} identities first seen with another contact (batch order)`);
     expect(Object.keys(got).length).toBeGreaterThan(130 * 3);
     expect(diff.reassigned.length).toBeLessThan(10);
-    expect(await conflicted(work)).toEqual([]);
+    // A lease or heartbeat write racing through two nodes can leave a losing revision for
+    // a moment; the workers remove those at their next heartbeat. Data conflicts would stay.
+    await expect.poll(() => conflicted(work), { timeout: 10_000, interval: 1_000 }).toEqual([]);
   }, 240_000);
 
   it('SIGTERM: the workers exit 0, leave no worker document and release every lease', async () => {

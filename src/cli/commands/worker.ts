@@ -1,4 +1,4 @@
-import { RaindropError, errorCodes } from '../../core/index.js';
+import { RaindropError, errorCodes, sleepUnlessStopped } from '../../core/index.js';
 import { getDoc } from '../../couch/bulk-get.js';
 import { useDatabase } from '../../couch/connect.js';
 import { putDoc } from '../../couch/put-doc.js';
@@ -15,7 +15,6 @@ import { exitCodes } from '../exit-codes.js';
 import { openDatabase } from '../open-database.js';
 import { openQueue } from '../open-queue.js';
 
-const sleep = (ms: number, stop: Promise<void>) => Promise.race([stop, new Promise<void>((r) => setTimeout(r, ms).unref())]);
 
 function parseRoles(value: unknown): WorkerRole[] {
   if (value === undefined) return [...workerRoles];
@@ -156,11 +155,11 @@ Examples:
           // checkpointed for the failed batch; it is read again from the checkpoint.
           ctx.logger.error('a batch failed; trying again in 5 s', { error: (err as Error).message });
           pq.rewind();
-          await sleep(5000, stop);
+          await sleepUnlessStopped(5000, stop);
           continue;
         }
         // Nothing new: look again soon (new changes, or partitions taken meanwhile).
-        if (batches === 0) await sleep(Math.min(1000, member.timing.heartbeatMs), stop);
+        if (batches === 0) await sleepUnlessStopped(Math.min(1000, member.timing.heartbeatMs), stop);
       }
       await Promise.all(side);
       return exitCodes.ok;

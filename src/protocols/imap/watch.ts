@@ -1,3 +1,4 @@
+import { onStop, sleepUnlessStopped } from '../../core/index.js';
 import { connectAccount } from './connect.js';
 import { imapLimits } from './limits.js';
 import { type AccountSummary, type SyncOptions, backoffMs, syncAccount } from './sync-account.js';
@@ -30,7 +31,7 @@ export async function watchAccount(opts: WatchOptions): Promise<void> {
     if (summary.result === 'failed') {
       failures++;
       only = undefined;
-      await wait(backoffMs(Math.min(failures, 10)), opts.stop);
+      await sleepUnlessStopped(backoffMs(Math.min(failures, 10)), opts.stop, { keepAlive: true });
       continue;
     }
     failures = 0;
@@ -49,11 +50,12 @@ export async function watchAccount(opts: WatchOptions): Promise<void> {
           const timer = setTimeout(() => finish('poll'), Math.max(0, lastFull + pollMs - Date.now()));
           function finish(why: WakeUp) {
             clearTimeout(timer);
+            offStop();
             resolve(why);
           }
           conn.client.once('exists', () => finish('exists'));
           conn.client.once('close', () => finish('closed'));
-          void opts.stop.then(() => finish('stop'));
+          const offStop = onStop(opts.stop, () => finish('stop'));
           void conn.client.idle().catch(() => finish('closed'));
         });
       } finally {
@@ -62,18 +64,9 @@ export async function watchAccount(opts: WatchOptions): Promise<void> {
     } catch (err) {
       opts.logger.warn('watching INBOX failed; syncing again', { account: opts.account.name, error: (err as Error).message });
       event = 'closed';
-      await wait(backoffMs(1), opts.stop);
+      await sleepUnlessStopped(backoffMs(1), opts.stop, { keepAlive: true });
     }
     only = event === 'exists' ? [inbox] : undefined;
   }
 }
 
-function wait(ms: number, stop: Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void stop.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}

@@ -1,0 +1,53 @@
+/**
+ * A worker's membership against a real server: it announces itself and takes the leases
+ * rendezvous gives it, and it removes the losing revisions a cluster keeps when two
+ * writes of one lease race through different nodes (made here as replication makes them:
+ * a sibling revision written with `new_edits: false`), while the winner stays in force.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/core/index.js';
+import { ClusterMember } from '../../src/cluster/member.js';
+import { leaseDocId, type LeaseDoc } from '../../src/cluster/documents.js';
+import { useTestDatabase } from '../helpers/test-database.js';
+
+const t = useTestDatabase('member');
+let member: ClusterMember | undefined;
+
+afterAll(async () => {
+  await member?.leave();
+});
+
+const withConflicts = async (id: string) => (await t.db.scope.get(id, { conflicts: true })) as unknown as LeaseDoc & { _conflicts?: string[] };
+
+describe('a cluster member', () => {
+  it('takes its leases, and removes a lease\'s losing revision while keeping the winner', async () => {
+    member = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['process'], claims: [{ name: 'partition:3', role: 'process' }, { name: 'sender', role: 'send' }] });
+    await member.tick();
+    expect([...member.held.keys()]).toEqual(['partition:3']); // not 'sender': it does not offer that role
+    const lease = await withConflicts(leaseDocId('partition:3'));
+    expect(lease).toMatchObject({ owner: member.id, epoch: 1 });
+
+    // A sibling of the current revision, as a write through another node leaves it: the
+    // same generation, another hash, another owner. One of the two wins by CouchDB's rule.
+    const generation = Number((lease._rev as string).split('-')[0]);
+    const sibling = { ...lease, _rev: `${generation}-${'f'.repeat(32)}`, owner: 'elsewhere-1-000000', expires: 0 };
+    delete (sibling as { _conflicts?: string[] })._conflicts;
+    await t.db.scope.bulk({ docs: [sibling], new_edits: false });
+    const raced = await withConflicts(leaseDocId('partition:3'));
+    expect(raced._conflicts, 'the race left a conflict').toHaveLength(1);
+
+    await member.tick();
+    const after = await withConflicts(leaseDocId('partition:3'));
+    expect(after._conflicts ?? []).toEqual([]);
+    // 'f…' sorts above any real hash, so the sibling won; the member's own revision was
+    // the loser and is gone: its renewal found a 409 and it let the lease go, as when a
+    // takeover wins. At the next heartbeat it takes the lease again under a new epoch.
+    expect(after.owner === member.id || after.owner === 'elsewhere-1-000000').toBe(true);
+    await member.tick();
+    const retaken = await withConflicts(leaseDocId('partition:3'));
+    expect(retaken._conflicts ?? []).toEqual([]);
+    expect(retaken).toMatchObject({ owner: member.id });
+    expect(retaken.epoch).toBeGreaterThan(1);
+    expect(member.holds('partition:3')).toBe(true);
+  });
+});
