@@ -15,7 +15,8 @@ export const exitCodes = {
   auth: 5,
   /** No server is configured or running where one is needed (`raindrop url`). */
   noServer: 6,
-  /** The data directory belongs to another running process. */
+  /** The data directory belongs to another running process, or workers are processing
+   * the database (`process`, and `serve` without --worker). */
   locked: 7,
   /** A check failed (`raindrop doctor`). */
   checkFailed: 8,
@@ -45,6 +46,7 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
       return exitCodes.auth;
     case errorCodes.NO_SERVER:
       return exitCodes.noServer;
+    case errorCodes.WORKERS_RUNNING:
     case errorCodes.EMBEDDED_LOCKED:
       return exitCodes.locked;
     case errorCodes.EXTENSION_INVALID:

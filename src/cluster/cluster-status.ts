@@ -41,6 +41,11 @@ export async function clusterStatus(db: Db, now = Date.now()): Promise<ClusterSt
   };
 }
 
+/** The workers whose heartbeat is recent and who are not draining. */
+export async function liveWorkers(db: Db, now = Date.now()): Promise<WorkerDoc[]> {
+  return (await listByPrefix<WorkerDoc>(db, workerPrefix)).filter((w) => isLive(w, now, clusterLimits.liveMs));
+}
+
 export function clusterStatusLines(status: ClusterStatus): string[] {
   return [
     `workers: ${status.workers.filter((w) => w.state === 'live').length} live of ${status.workers.length}`,

@@ -65,6 +65,9 @@ export const errorCodes = {
   SEARCH_QUERY_INVALID: 'SEARCH_QUERY_INVALID',
   /** The search index cannot be opened (no SQLite binding, a damaged index file). */
   SEARCH_UNAVAILABLE: 'SEARCH_UNAVAILABLE',
+  /** Workers ("raindrop worker") are processing this database: the single-process queue
+   * would do their work a second time. */
+  WORKERS_RUNNING: 'WORKERS_RUNNING',
 } as const;
 
 export type ErrorCode = (typeof errorCodes)[keyof typeof errorCodes];

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { extOption, openQueue } from '../open-queue.js';
+import { refuseWhileWorkersRun } from '../workers-guard.js';
 import { type QueueProgress, startQueueProgress } from '../progress.js';
 import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
 import { watchExtensionDirs } from '../watch-extension-dirs.js';
@@ -39,6 +40,7 @@ Examples:
         progress?.batch(changes, stats);
       });
       try {
+        await refuseWhileWorkersRun(queue.db, 'Stop them first ("raindrop worker --drain ID"), or run "raindrop worker" here to join them.');
         const refreshed = await refreshUserExtensions(ctx, queue.db);
         if (refreshed && (refreshed.installed.some((e) => e.written) || refreshed.schemas.installed.some((s) => s.written))) continue; // start again with the new code
         if (values.watch !== true) {

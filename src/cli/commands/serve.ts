@@ -13,6 +13,8 @@ import { importPaths } from '../../protocols/import/import-messages.js';
 import { watchAccount } from '../../protocols/imap/watch.js';
 import { refreshUserExtensions, userExtensionDirs } from '../refresh-extensions.js';
 import { watchExtensionDirs } from '../watch-extension-dirs.js';
+import { runWorker } from '../run-worker.js';
+import { refuseWhileWorkersRun } from '../workers-guard.js';
 import { Sender } from '../../protocols/smtp/sender.js';
 import { projectRoot } from '../../core/entry-points.js';
 import { readAppFiles } from '../../couch/push-app.js';
@@ -46,6 +48,32 @@ async function runIndexerUntilStopped(ctx: CommandContext, server: OpenServer, i
   // hand and then does not wait for it: in CI, under load, it held serve's stop past the
   // 20 s grace. Whatever it had not committed is read again on the next start.
   await Promise.race([work, ctx.stopRequested.then(() => new Promise((r) => setTimeout(r, cliLimits.indexerStopWaitMs).unref()))]);
+}
+
+/** "serve --worker": one worker of several (run-worker.ts) in place of serve's own queue,
+ * mail sync and sender; the web app's view warmer follows its batches. */
+async function runAsWorker(ctx: CommandContext, server: OpenServer): Promise<void> {
+  const db = useDatabase(server.couch, ctx.config.db);
+  const warmer = startViewWarmer(db, ctx.logger);
+  warmer.poke();
+  try {
+    const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+    try {
+      registry.follow();
+      const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
+      try {
+        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => stats.written > 0 && warmer.poke() }, (member) => {
+          ctx.logger.info(`serving as worker ${member.id} ("raindrop status" shows its partitions)`);
+        });
+      } finally {
+        await runner.close();
+      }
+    } finally {
+      await registry.close();
+    }
+  } finally {
+    await warmer.close();
+  }
 }
 
 /** The queue, following the feed for as long as serve runs; restarted when the
@@ -199,11 +227,16 @@ Options:
   --app-port N    port for the web app (default ${defaultAppPort}; 0: any free port)
   --import PATH   import mail from PATH before the queue starts (repeatable; mail
                   already stored is skipped, so this is safe on every start)
+  --worker        work as one of several workers on a shared (clustered) CouchDB, as
+                  "raindrop worker" does, in place of serve's own queue, mail sync and
+                  sender (see "Running on several machines" in the README). Without it,
+                  serve refuses to start while workers are processing the database.
 
 Examples:
   raindrop serve
+  raindrop serve --worker --couch http://admin:pw@db1:5984
   raindrop serve --data-dir ./mail-data --port 6001`,
-  options: { port: { type: 'string' }, 'app-port': { type: 'string' }, import: { type: 'string', multiple: true } },
+  options: { port: { type: 'string' }, 'app-port': { type: 'string' }, import: { type: 'string', multiple: true }, worker: { type: 'boolean' } },
   async run(ctx, values) {
     const server = await ctx.openServer('serve');
     try {
@@ -214,6 +247,8 @@ Examples:
         );
       }
       const report = await installDatabase(server.couch, ctx.config.db, ctx.config.extensions, ctx.logger);
+      const asWorker = values.worker === true;
+      if (!asWorker) await refuseWhileWorkersRun(useDatabase(server.couch, ctx.config.db), 'Run "raindrop serve --worker" to join them, or stop them first.');
       const appPort = values['app-port'] === undefined ? defaultAppPort : Number(values['app-port']);
       if (!Number.isInteger(appPort) || appPort < 0 || appPort > 65535) {
         throw new RaindropError(errorCodes.USAGE, `--app-port must be a port number (0 to 65535), got "${String(values['app-port'])}"`);
@@ -255,13 +290,21 @@ Examples:
           gaveUp = error;
           ctx.logger.error('the embedded server keeps crashing; raindrop serve stops', { error: error.message });
         });
-        const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed]) };
-        const stillRunning = await runUntilStopped(partsCtx, {
-          queue: runQueueUntilStopped(partsCtx, server),
-          'search indexer': runIndexerUntilStopped(partsCtx, server, index),
-          'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
-          'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
-        });
+        // A drain request to serve's worker ("raindrop worker --drain ID") stops serve too.
+        let workerLeft!: () => void;
+        const drained = new Promise<void>((r) => (workerLeft = r));
+        const partsCtx: CommandContext = { ...ctx, stopRequested: Promise.race([ctx.stopRequested, serverFailed, drained]) };
+        const stillRunning = await runUntilStopped(partsCtx, asWorker
+          ? {
+              worker: runAsWorker(partsCtx, server).catch((err: unknown) => ctx.logger.error('the worker stopped', { error: (err as Error).message })).finally(workerLeft),
+              'search indexer': runIndexerUntilStopped(partsCtx, server, index),
+            }
+          : {
+              queue: runQueueUntilStopped(partsCtx, server),
+              'search indexer': runIndexerUntilStopped(partsCtx, server, index),
+              'mail sync': runSyncUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sync stopped', { error: (err as Error).message })),
+              'mail sender': runSenderUntilStopped(partsCtx, server).catch((err: unknown) => ctx.logger.error('mail sender stopped', { error: (err as Error).message })),
+            });
         if (gaveUp) {
           throw new RaindropError(errorCodes.EMBEDDED_START, `${gaveUp.message}\nraindrop serve stopped: nothing serves ${ctx.config.dataDir} any more. Fix the cause above (a full disk, a damaged database) and start it again.`, { cause: gaveUp });
         }

@@ -1,22 +1,15 @@
-import { RaindropError, errorCodes, sleepUnlessStopped } from '../../core/index.js';
+import { RaindropError, errorCodes } from '../../core/index.js';
 import { getDoc } from '../../couch/bulk-get.js';
-import { useDatabase } from '../../couch/connect.js';
 import { putDoc } from '../../couch/put-doc.js';
-import { type WorkerRole, aggregatesLease, drainRequestId, workerDocId, workerRoles } from '../../cluster/documents.js';
-import { runWhileHeld } from '../../cluster/hold-while.js';
+import { type WorkerRole, drainRequestId, workerDocId, workerRoles } from '../../cluster/documents.js';
 import { type ClusterTiming, clusterLimits } from '../../cluster/limits.js';
-import { type Claim, ClusterMember } from '../../cluster/member.js';
-import { PartitionQueue } from '../../cluster/partition-queue.js';
-import { allPartitions } from '../../cluster/partition.js';
-import { watchAccount } from '../../protocols/imap/watch.js';
-import { Sender } from '../../protocols/smtp/sender.js';
 import type { Command, CommandContext } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { openDatabase } from '../open-database.js';
 import { openQueue } from '../open-queue.js';
+import { runWorker } from '../run-worker.js';
 
-
-function parseRoles(value: unknown): WorkerRole[] {
+export function parseRoles(value: unknown): WorkerRole[] {
   if (value === undefined) return [...workerRoles];
   const roles = String(value).split(',').map((r) => r.trim()).filter(Boolean);
   const bad = roles.filter((r) => !(workerRoles as readonly string[]).includes(r));
@@ -24,7 +17,7 @@ function parseRoles(value: unknown): WorkerRole[] {
   return roles as WorkerRole[];
 }
 
-function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
+export function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
   const ms = (name: string): number | undefined => {
     const v = values[name];
     if (v === undefined) return undefined;
@@ -93,80 +86,13 @@ Examples:
     if (typeof values.drain === 'string') return requestDrain(ctx, values.drain);
     const roles = parseRoles(values.roles);
     const timing = parseTiming(values);
-    const accounts = Object.values(ctx.config.accounts);
-    const claims: Claim[] = [
-      ...allPartitions().map((p) => ({ name: `partition:${p}`, role: 'process' as const })),
-      { name: aggregatesLease, role: 'process' as const },
-      ...(accounts.some((a) => a.smtp !== undefined) ? [{ name: 'sender', role: 'send' as const }] : []),
-      ...accounts.map((a) => ({ name: `account:${a.name}`, role: 'fetch' as const })),
-    ];
     const queue = await openQueue(ctx);
-    let partitionQueue: PartitionQueue | undefined;
-    const member = ClusterMember.create({
-      db: queue.db,
-      logger: ctx.logger,
-      roles,
-      claims,
-      timing,
-      onAcquired: async (lease) => partitionQueue?.acquired(lease),
-      onLost: (name) => partitionQueue?.lost(name),
-    });
-    const pq = new PartitionQueue({
-      ctx: queue.runner.context,
-      member,
-      partitions: clusterLimits.partitions,
-      logger: ctx.logger,
-      onBatchStart: ({ units, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`working on ${changes} changes for ${units.join(',')}`),
-      onBatch: ({ units, stats, changes }) => ctx.logger[values.verbose === true ? 'info' : 'debug'](`batch on ${units.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`),
-    });
-    partitionQueue = pq;
-    ctx.logger.info(`per-key extensions (run per partition): ${pq.workClasses.partitioned.join(', ') || 'none'}; cross-key extensions (one worker at a time): ${pq.workClasses.aggregate.join(', ') || 'none'}`);
     try {
-      await member.tick();
-      member.start();
-      ctx.output.data({ worker: member.id, roles }, `worker ${member.id} (${roles.join(', ')}) joined ${ctx.config.db}`);
-      const stop = Promise.race([ctx.stopRequested, member.drainRequested]);
-      let stopped = false;
-      void stop.then(() => {
-        stopped = true;
-        member.drain();
+      return await runWorker(ctx, { db: queue.db, registry: queue.registry, runner: queue.runner, roles, timing, verbose: values.verbose === true }, (member) => {
+        ctx.output.data({ worker: member.id, roles }, `worker ${member.id} (${roles.join(', ')}) joined ${ctx.config.db}`);
       });
-      const db = useDatabase(queue.server.couch, ctx.config.db);
-      const side: Array<Promise<void>> = [];
-      if (roles.includes('send') && claims.some((c) => c.name === 'sender')) {
-        side.push(runWhileHeld(member, 'sender', stop, ctx.logger, async (until) => {
-          const sender = new Sender({ registry: queue.registry, db, accounts: ctx.config.accounts, logger: ctx.logger });
-          try {
-            await sender.watch(until);
-          } finally {
-            await sender.close();
-          }
-        }));
-      }
-      if (roles.includes('fetch')) {
-        for (const account of accounts) side.push(runWhileHeld(member, `account:${account.name}`, stop, ctx.logger, (until) => watchAccount({ registry: queue.registry, db, account, logger: ctx.logger, stop: until })));
-      }
-      while (!stopped) {
-        let batches = 0;
-        try {
-          batches = await pq.pass(stop);
-        } catch (err) {
-          // A server away, a request cut off (this process paused): nothing was
-          // checkpointed for the failed batch; it is read again from the checkpoint.
-          ctx.logger.error('a batch failed; trying again in 5 s', { error: (err as Error).message });
-          pq.rewind();
-          await sleepUnlessStopped(5000, stop);
-          continue;
-        }
-        // Nothing new: look again soon (new changes, or partitions taken meanwhile).
-        if (batches === 0) await sleepUnlessStopped(Math.min(1000, member.timing.heartbeatMs), stop);
-      }
-      await Promise.all(side);
-      return exitCodes.ok;
     } finally {
-      await member.leave().catch((err: unknown) => ctx.logger.warn('could not leave the cluster cleanly; its leases run out by themselves', { error: (err as Error).message }));
       await queue.close();
-      ctx.logger.info('worker stopped');
     }
   },
 };
