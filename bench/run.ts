@@ -26,6 +26,7 @@ import { statusCountsBenchmark } from './status-counts.bench.js';
 import { smtpSendBenchmark } from './smtp-send.bench.js';
 import { webAppBenchmark } from './web-app.bench.js';
 import { searchBenchmark } from './search.bench.js';
+import { clusterBenchmark } from './cluster.bench.js';
 
 const config = loadConfig();
 /** The admin login in a --couch URL, for the benchmarks that log in like a browser. */
@@ -54,7 +55,7 @@ try {
   }
   // The sandbox benchmark needs no server; it runs after the ceilings so the machine is warm.
   const only = process.argv.slice(2);
-  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), peersBenchmark(), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch), webAppBenchmark(server.couch, server.credentials ?? loginFromUrl(config.couchUrl)), searchBenchmark(server.couch)];
+  const all = [couchCeilingBenchmark(server.couch, 'couch', label), sandboxBenchmark(), schemaBenchmark(), queueBenchmark(server.couch), imapSyncBenchmark(server.couch), mailCascadeBenchmark(server.couch), peersBenchmark(), statusCountsBenchmark(server.couch), smtpSendBenchmark(server.couch), webAppBenchmark(server.couch, server.credentials ?? loginFromUrl(config.couchUrl)), searchBenchmark(server.couch), clusterBenchmark()];
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.
