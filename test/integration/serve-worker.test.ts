@@ -5,11 +5,17 @@
  * count messages twice. Real CLI processes, the run's server, real mail.
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docIdFor } from '../../src/core/index.js';
+import { getDoc } from '../../src/couch/bulk-get.js';
+import { useDatabase } from '../../src/couch/connect.js';
+import { ensureDatabase, destroyDatabase } from '../../src/couch/ensure-database.js';
+import { messageKey } from '../../src/protocols/message-key.js';
 import { messageFiles, spamAssassinDir } from '../helpers/corpus.js';
+import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -18,17 +24,17 @@ let home: string;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
 
-function couchArgs(): string[] {
+function couchArgs(db = t.db.name): string[] {
   const url = new URL(t.url);
   url.username = encodeURIComponent(t.username);
   url.password = encodeURIComponent(t.password);
-  return ['--couch', url.toString(), '--db', t.db.name];
+  return ['--couch', url.toString(), '--db', db];
 }
 
 interface Started { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
 
-function start(args: string[]): Started {
-  const child = startCli([...args, ...couchArgs()], { ...env, RAINDROP_LOG_LEVEL: 'info' });
+function start(args: string[], db = t.db.name, extraEnv: Record<string, string> = {}): Started {
+  const child = startCli([...args, ...couchArgs(db)], { ...env, RAINDROP_LOG_LEVEL: 'info', ...extraEnv });
   children.push(child);
   let out = '';
   let err = '';
@@ -37,9 +43,9 @@ function start(args: string[]): Started {
   return { child, stdout: () => out, stderr: () => err, exited: new Promise((r) => child.once('close', (code) => r(code))) };
 }
 
-interface StatusJson { cluster?: { workers: Array<{ id: string; state: string; partitions: number[] }> }; schemas: Record<string, number> }
-const status = async (): Promise<StatusJson> => {
-  const r = await runCli(['status', '--json', ...couchArgs()], env);
+interface StatusJson { cluster?: { workers: Array<{ id: string; state: string; partitions: number[]; leases: string[] }> }; schemas: Record<string, number> }
+const status = async (db = t.db.name): Promise<StatusJson> => {
+  const r = await runCli(['status', '--json', ...couchArgs(db)], env);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as StatusJson;
 };
@@ -95,5 +101,58 @@ describe('serve --worker beside a worker', () => {
     // With the workers gone, the single queue may run again.
     const processed = await runCli(['process', ...couchArgs()], env);
     expect(processed.code, processed.stderr).toBe(0);
+  }, 240_000);
+
+  it('one fetcher per account: two workers offer it, one syncs it, and the other takes over when it dies', async () => {
+    const dovecot: Dovecot = await startDovecot();
+    const db = `${t.db.name}_account`;
+    await ensureDatabase(t.couch, db);
+    try {
+      const files = (await messageFiles(join(spamAssassinDir, 'easy-ham-2'))).slice(0, 11);
+      const messages = await Promise.all(files.map((f) => readFile(f)));
+      await dovecot.deliver('INBOX', messages.slice(0, 10));
+      const config = join(home, 'accounts.json');
+      await writeFile(config, JSON.stringify({ accounts: { s: { protocol: 'imap', host: dovecot.host, port: dovecot.port, tls: 'none', user: dovecot.user, password: dovecot.password } } }), { mode: 0o600 });
+      const withAccount = { RAINDROP_CONFIG: config };
+      expect((await runCli(['init', ...couchArgs(db)], { ...env, ...withAccount })).code).toBe(0);
+      const stored = (bytes: Buffer) => {
+        const k = messageKey(bytes);
+        if (!k.ok) throw new Error(k.reason);
+        return getDoc(useDatabase(t.couch, db), docIdFor(k.key, 'rd.msg.rfc822'));
+      };
+      const timing = ['--heartbeat-ms', '500', '--lease-ms', '2000'];
+      const a = start(['worker', '--json', '--roles', 'fetch', ...timing], db, withAccount);
+      const b = start(['worker', '--json', '--roles', 'fetch', ...timing], db, withAccount);
+      // Never two holders at once (a handover between them, when the second worker
+      // joins and rendezvous prefers it, leaves none for a moment).
+      // A killed worker's last announcement still names the lease until it is seen dead,
+      // so it is left out once killed.
+      let most = 0;
+      const killed = new Set<string>();
+      const holders = async () => {
+        const ids = ((await status(db)).cluster?.workers ?? []).filter((w) => w.state === 'live' && !killed.has(w.id) && w.leases.includes('account:s')).map((w) => w.id);
+        most = Math.max(most, ids.length);
+        return ids;
+      };
+      await expect.poll(async () => (await holders()).length, { timeout: 60_000, interval: 500 }).toBe(1);
+      for (const m of messages.slice(0, 10)) await expect.poll(() => stored(m), { timeout: 60_000, interval: 500 }).toBeDefined();
+      await expect.poll(async () => (await holders()).length, { timeout: 30_000, interval: 500 }).toBe(1);
+      expect(most).toBe(1);
+      const holderId = (await holders())[0] as string;
+      const [holder, other] = JSON.parse(a.stdout()).worker === holderId ? [a, b] : [b, a];
+      killed.add(holderId);
+      holder.child.kill('SIGKILL');
+      // The survivor takes the account (lease 2 s, dead after 2.5 s) and new mail reaches it.
+      const otherId = (JSON.parse(other.stdout()) as { worker: string }).worker;
+      await expect.poll(() => holders(), { timeout: 30_000, interval: 500 }).toEqual([otherId]);
+      expect(most).toBe(1);
+      await withImapClient(dovecot, (c) => c.append('INBOX', messages[10] as Buffer));
+      await expect.poll(() => stored(messages[10] as Buffer), { timeout: 60_000, interval: 500 }).toBeDefined();
+      other.child.kill('SIGTERM');
+      expect(await other.exited, other.stderr().slice(-2000)).toBe(0);
+    } finally {
+      await dovecot.close();
+      await destroyDatabase(t.couch, db);
+    }
   }, 240_000);
 });
