@@ -145,7 +145,11 @@ export function runSearch(index: SearchIndex, query: string, options: SearchOpti
 }
 
 /** Snippets for the page only (snippet() over every match of a common word is the slow
- * part of a query): around the best match, else the start of the message's own text. */
+ * part of a query): around the best match, else the start of the message's own text.
+ * snippet() tokenizes every column of the row whole, so it costs in proportion to the
+ * message's text: some 50 ms for a body at the 256 KB cap, most of what a page of a
+ * common word costs. Not `rowid = ?` per row: a JS number is bound as a REAL, and FTS5
+ * then ignores that constraint and returns every match (a BigInt would work; IN works). */
 function pageSnippets(index: SearchIndex, ids: ReadonlyArray<number | bigint>, rankMatch: string | null): Map<number, { snippet: string; highlights: Array<[number, number]> }> {
   const out = new Map<number, { snippet: string; highlights: Array<[number, number]> }>();
   if (ids.length === 0) return out;
