@@ -1,7 +1,7 @@
 /**
  * Search: index rate and query latency of Raindrop's index against notmuch on the same
- * messages, in the same run. The messages (openwrt-devel, cake, then SpamAssassin, up to
- * RAINDROP_BENCH_SEARCH_MESSAGES, default 15,000) are imported and derived by the queue
+ * messages, in the same run. The messages (openwrt-devel, cake, SpamAssassin, then the nasty
+ * set, up to RAINDROP_BENCH_SEARCH_MESSAGES, default 15,000) are imported and derived by the queue
  * first (not timed here: mail-cascade measures the queue); then:
  * - index rate: a fresh index built from the database (changes feed + documents by id +
  *   SQLite) in messages/s, beside `notmuch new` on a Maildir of the same raw files;

@@ -107,14 +107,25 @@ async function buildByScan(options: IndexerOptions): Promise<number> {
   let messages = 0;
   let pending: { messageId: string; docs: Map<IndexedSchema, CouchDoc> } | undefined;
   const rowOf = (p: NonNullable<typeof pending>) => messageRow(p.messageId, p.docs);
-  for (;;) {
-    const page = (await callCouch(options.db.couch, `reading the messages of "${options.db.name}"`, () =>
+  type Page = { rows: Array<{ id: string; doc?: CouchDoc | null }> };
+  const fetchPage = (from: string | null): Promise<Page> => {
+    const p = callCouch(options.db.couch, `reading the messages of "${options.db.name}"`, () =>
       options.db.couch.server.request({
         db: options.db.name,
         path: '_all_docs',
-        qs: { include_docs: true, limit: pageDocs, startkey: after === null ? 'rc!email.' : `${after}\u0000`, endkey: 'rc!email.\ufff0' },
+        qs: { include_docs: true, limit: pageDocs, startkey: from === null ? 'rc!email.' : `${from}\u0000`, endkey: 'rc!email.\ufff0' },
       }),
-    )) as { rows: Array<{ id: string; doc?: CouchDoc | null }> };
+    ) as Promise<Page>;
+    // Awaited on the next turn; if this build stops first (a commit failed), its failure
+    // is not an unhandled rejection.
+    p.catch(() => undefined);
+    return p;
+  };
+  // The next page is requested before this one is committed: the server reads it while
+  // SQLite writes (a fifth of a build's time), and a kill -9 in between loses only a read.
+  let next = fetchPage(after);
+  for (;;) {
+    const page = await next;
     const rows = new Map<string, MessageRow | undefined>();
     let lastComplete: string | null;
     for (const row of page.rows) {
@@ -147,9 +158,11 @@ async function buildByScan(options: IndexerOptions): Promise<number> {
       if (firstOfPending <= 0) {
         // One message filled the whole page: keep reading without committing.
         after = last ?? after;
+        next = fetchPage(after);
         continue;
       }
     } else lastComplete = last ?? after;
+    if (!done) next = fetchPage(lastComplete);
     options.index.commit(rows, done ? cursor.since : { build: { since: cursor.since, after: lastComplete } });
     messages += rows.size;
     options.onCommit?.({ messages: rows.size, checkpoint: cursor.since });

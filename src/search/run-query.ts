@@ -1,15 +1,14 @@
 /**
- * A parsed query run against the index: the tree becomes one SQL condition over the
- * message rows, each text term an FTS5 MATCH (`id IN (SELECT rowid FROM text WHERE text
- * MATCH ?)`), so AND, OR and NOT combine text and filters freely. Ranking (bm25) and the
- * snippet come from one more MATCH of the query's positive text terms, computed only for
- * the page shown.
+ * A parsed query run against the index (the SQL is planned by query-sql.ts): the matching
+ * messages with their bm25 scores are computed once, then grouped by conversation with
+ * plain aggregates; only the page's rows are read in full and given snippets.
  */
 import { RaindropError, errorCodes } from '../core/index.js';
 import type { SqlValue } from './sqlite.js';
-import { bm25Weights, type SearchIndex } from './index-store.js';
+import type { SearchIndex } from './index-store.js';
 import { searchLimits } from './limits.js';
-import { mentionsDeleted, parseQuery, type QueryNode, type TextField } from './query-parser.js';
+import { mentionsDeleted, parseQuery } from './query-parser.js';
+import { planQuery } from './query-sql.js';
 
 export interface SearchOptions {
   /** Conversations (default): one result per conversation with matching messages. */
@@ -50,56 +49,6 @@ export interface SearchResult {
   results: SearchHit[];
 }
 
-const columnsOf: Record<TextField, string> = { from: 'sender', to: 'to_', cc: 'cc_', subject: 'subject', list: 'list', filename: 'filename', body: 'body quoted' };
-
-const bareWordColumns = 'subject body quoted sender to_ cc_ filename';
-
-/** One text term as an FTS5 expression; tokens are quoted so no query character is ever
- * FTS5 syntax. */
-function ftsTerm(node: Extract<QueryNode, { kind: 'text' }>): string {
-  const phrase = `"${node.tokens.map((t) => t.replace(/"/g, '""')).join(' ')}"${node.prefix ? ' *' : ''}`;
-  // A bare word searches everything but the list column: a list's name ("Cake: a
-  // shaper/fq_codel ...") would otherwise match every one of its messages.
-  return `{${node.field ? columnsOf[node.field] : bareWordColumns}} : ${phrase}`;
-}
-
-interface Compiled { sql: string; params: SqlValue[] }
-
-function compile(node: QueryNode): Compiled {
-  switch (node.kind) {
-    case 'text':
-      return { sql: 'm.id IN (SELECT rowid FROM text WHERE text MATCH ?)', params: [ftsTerm(node)] };
-    case 'flag': {
-      const sql = { unread: 'm.seen = 0', read: 'm.seen = 1', flagged: 'm.flagged = 1', archived: 'm.archived = 1', deleted: 'm.deleted = 1', attachment: 'm.has_attachment = 1' }[node.flag];
-      return { sql, params: [] };
-    }
-    case 'date':
-      return { sql: node.op === 'before' ? 'm.timestamp < ?' : 'm.timestamp >= ?', params: [node.seconds] };
-    case 'in':
-      if (node.grouping === 'inbox') return { sql: 'm.archived = 0', params: [] };
-      if (node.grouping === 'all' || node.grouping === 'anywhere') return { sql: '1', params: [] };
-      // A list's grouping is "list:<list id>"; "in:<list id>" works too.
-      return { sql: '(m.grouping = ? OR m.grouping = ?)', params: [node.grouping, `list:${node.grouping}`] };
-    case 'not': {
-      const inner = compile(node.child);
-      // A NULL timestamp must not make "NOT before:" unknown: undated mail is neither.
-      return { sql: `NOT coalesce((${inner.sql}), 0)`, params: inner.params };
-    }
-    case 'and':
-    case 'or': {
-      const parts = node.children.map(compile);
-      return { sql: `(${parts.map((p) => p.sql).join(node.kind === 'and' ? ' AND ' : ' OR ')})`, params: parts.flatMap((p) => p.params) };
-    }
-  }
-}
-
-/** The text terms that make a message a better match (not those under NOT). */
-function positiveTerms(node: QueryNode, out: string[] = []): string[] {
-  if (node.kind === 'text') out.push(ftsTerm(node));
-  else if (node.kind === 'and' || node.kind === 'or') for (const c of node.children) positiveTerms(c, out);
-  return out;
-}
-
 const marks = { open: '\u0002', close: '\u0003' };
 
 const cjk = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々〆]/u;
@@ -137,27 +86,29 @@ export function runSearch(index: SearchIndex, query: string, options: SearchOpti
   if (!Number.isInteger(offset) || offset < 0) throw new RaindropError(errorCodes.USAGE, `offset must be 0 or more, got ${offset}`);
   const sort = options.sort ?? 'relevance';
   const mode = options.messages === true ? 'messages' : 'conversations';
-  const where = compile(tree);
+  const plan = planQuery(tree);
+  const { rankMatch } = plan;
   // Deleted mail stays out unless the query asks about it (is:deleted, -is:deleted...).
-  const whereSql = mentionsDeleted(tree) ? where.sql : `${where.sql} AND m.deleted = 0`;
-  const positive = positiveTerms(tree);
-  const rankMatch = positive.length > 0 ? positive.map((t) => `(${t})`).join(' OR ') : null;
-  const scoreJoin = rankMatch ? `LEFT JOIN (SELECT rowid, bm25(text, ${bm25Weights.join(', ')}) AS score FROM text WHERE text MATCH ?) r ON r.rowid = m.id` : '';
-  const scoreCol = rankMatch ? 'r.score' : 'NULL';
-  const params: SqlValue[] = [...(rankMatch ? [rankMatch] : []), ...where.params];
+  const whereSql = mentionsDeleted(tree) ? plan.where.sql : `${plan.where.sql} AND m.deleted = 0`;
+  const ctes = [...plan.ctes.map((c) => c.sql), `hits AS MATERIALIZED (SELECT m.id AS id, m.conversation_id AS conversation_id, m.timestamp AS timestamp, ${plan.score} AS score FROM ${plan.from.sql} WHERE ${whereSql})`];
+  const params: SqlValue[] = [...plan.ctes.flatMap((c) => c.params), ...plan.from.params, ...plan.where.params];
   const cols = 'm.id, m.message_id, m.conversation_id, m.timestamp, m.subject, m.from_name, m.from_address, m.grouping, m.seen, m.flagged, m.archived, m.deleted, m.has_attachment';
+  const byScore = sort === 'relevance' && rankMatch !== null;
   let sql: string;
   if (mode === 'messages') {
-    const order = sort === 'newest' || !rankMatch ? 'm.timestamp DESC NULLS LAST, m.id DESC' : 'score ASC NULLS LAST, m.timestamp DESC NULLS LAST, m.id DESC';
-    sql = `SELECT ${cols}, ${scoreCol} AS score, 1 AS matching, count(*) OVER () AS total FROM messages m ${scoreJoin} WHERE ${whereSql} ORDER BY ${order} LIMIT ? OFFSET ?`;
+    const order = (t: string) => `${byScore ? `${t}.score ASC NULLS LAST, ` : ''}${t}.timestamp DESC NULLS LAST, ${t}.id DESC`;
+    sql = `WITH ${ctes.join(', ')}, page AS (SELECT id, score, timestamp FROM hits h ORDER BY ${order('h')} LIMIT ? OFFSET ?)
+      SELECT ${cols}, page.score AS score, 1 AS matching, (SELECT count(*) FROM hits) AS total FROM page JOIN messages m ON m.id = page.id ORDER BY ${order('page')}`;
   } else {
-    // Per conversation: its best-scoring matching message (newest on a tie) stands for it;
-    // bm25 is lower for better matches.
-    const order = sort === 'newest' || !rankMatch ? 'latest DESC NULLS LAST, id DESC' : 'score ASC NULLS LAST, latest DESC NULLS LAST, id DESC';
-    sql = `WITH hits AS (SELECT ${cols}, ${scoreCol} AS score FROM messages m ${scoreJoin} WHERE ${whereSql}),
-      ranked AS (SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY score ASC NULLS LAST, timestamp DESC NULLS LAST, id DESC) AS place,
-        count(*) OVER (PARTITION BY conversation_id) AS matching, max(timestamp) OVER (PARTITION BY conversation_id) AS latest FROM hits)
-      SELECT *, count(*) OVER () AS total FROM ranked WHERE place = 1 ORDER BY ${order} LIMIT ? OFFSET ?`;
+    // Per conversation: its best-scoring matching message (newest on a tie, then the
+    // highest id) stands for it; bm25 is lower for better matches. min() skips NULL, so a
+    // conversation none of whose matches is ranked has best NULL and its newest stands.
+    const order = (t: string) => `${byScore ? `${t}.best ASC NULLS LAST, ` : ''}${t}.latest DESC NULLS LAST, ${t}.rep DESC`;
+    sql = `WITH ${ctes.join(', ')},
+      conv AS MATERIALIZED (SELECT conversation_id, count(*) AS matching, max(timestamp) AS latest, min(score) AS best FROM hits GROUP BY conversation_id),
+      ranked AS (SELECT c.*, (SELECT h.id FROM hits h WHERE h.conversation_id = c.conversation_id AND h.score IS c.best ORDER BY h.timestamp DESC NULLS LAST, h.id DESC LIMIT 1) AS rep FROM conv c),
+      page AS (SELECT * FROM ranked r ORDER BY ${order('r')} LIMIT ? OFFSET ?)
+      SELECT ${cols}, page.best AS score, page.matching AS matching, (SELECT count(*) FROM conv) AS total FROM page JOIN messages m ON m.id = page.rep ORDER BY ${order('page')}`;
   }
   let rows: Row[];
   try {
@@ -194,7 +145,11 @@ export function runSearch(index: SearchIndex, query: string, options: SearchOpti
 }
 
 /** Snippets for the page only (snippet() over every match of a common word is the slow
- * part of a query): around the best match, else the start of the message's own text. */
+ * part of a query): around the best match, else the start of the message's own text.
+ * snippet() tokenizes every column of the row whole, so it costs in proportion to the
+ * message's text: some 50 ms for a body at the 256 KB cap, most of what a page of a
+ * common word costs. Not `rowid = ?` per row: a JS number is bound as a REAL, and FTS5
+ * then ignores that constraint and returns every match (a BigInt would work; IN works). */
 function pageSnippets(index: SearchIndex, ids: ReadonlyArray<number | bigint>, rankMatch: string | null): Map<number, { snippet: string; highlights: Array<[number, number]> }> {
   const out = new Map<number, { snippet: string; highlights: Array<[number, number]> }>();
   if (ids.length === 0) return out;
