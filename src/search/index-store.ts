@@ -20,6 +20,8 @@ const indexFormat = '1';
 
 /** FTS5 column order; bm25 weights below follow it. */
 export const ftsColumns = ['subject', 'body', 'quoted', 'sender', 'to_', 'cc_', 'filename', 'list'] as const;
+/** The tokenizer and prefix indexes of the text table (and of the snippet copy in run-query.ts). */
+export const ftsOptions = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'";
 /** Subject and sender weigh most, the sender's own words more than what they quote. */
 export const bm25Weights = [8, 4, 1, 4, 2, 2, 3, 1] as const;
 
@@ -43,7 +45,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id);
 CREATE INDEX IF NOT EXISTS messages_timestamp ON messages (timestamp);
-CREATE VIRTUAL TABLE IF NOT EXISTS text USING fts5 (${ftsColumns.join(', ')}, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+CREATE VIRTUAL TABLE IF NOT EXISTS text USING fts5 (${ftsColumns.join(', ')}, ${ftsOptions});
 `;
 
 export class SearchIndex {

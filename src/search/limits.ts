@@ -14,6 +14,13 @@ export const searchLimits = {
   defaultPageSize: 20,
   /** Tokens of context around the hit in a snippet. */
   snippetTokens: 16,
+  /** A snippet is cut from at most this much of each of a message's columns. FTS5's
+   * snippet() re-reads and re-tokenizes a row's whole column, so one message at the
+   * 256 KB text cap cost 50–65 ms per result (the p95 of the benchmark's queries was
+   * snippets, not the search). Messages larger than this get their snippet from a copy of
+   * their first 16 KB, which holds the match in nearly every real message; when it does
+   * not, the snippet is the start of the text, without highlights. */
+  snippetSourceChars: 16 * 1024,
   /** How long a writer waits for another process's SQLite transaction (the CLI's
    * catch-up while serve indexes): one batch takes well under this. */
   busyTimeoutMs: 10_000,

@@ -5,7 +5,7 @@
  */
 import { RaindropError, errorCodes } from '../core/index.js';
 import type { SqlValue } from './sqlite.js';
-import type { SearchIndex } from './index-store.js';
+import { type SearchIndex, ftsColumns, ftsOptions } from './index-store.js';
 import { searchLimits } from './limits.js';
 import { mentionsDeleted, parseQuery } from './query-parser.js';
 import { planQuery } from './query-sql.js';
@@ -146,21 +146,45 @@ export function runSearch(index: SearchIndex, query: string, options: SearchOpti
 
 /** Snippets for the page only (snippet() over every match of a common word is the slow
  * part of a query): around the best match, else the start of the message's own text.
- * snippet() tokenizes every column of the row whole, so it costs in proportion to the
- * message's text: some 50 ms for a body at the 256 KB cap, most of what a page of a
- * common word costs. Not `rowid = ?` per row: a JS number is bound as a REAL, and FTS5
- * then ignores that constraint and returns every match (a BigInt would work; IN works). */
+ * Large messages are cut from a short copy (searchLimits.snippetSourceChars says why). */
 function pageSnippets(index: SearchIndex, ids: ReadonlyArray<number | bigint>, rankMatch: string | null): Map<number, { snippet: string; highlights: Array<[number, number]> }> {
   const out = new Map<number, { snippet: string; highlights: Array<[number, number]> }>();
   if (ids.length === 0) return out;
-  const list = ids.map(() => '?').join(', ');
+  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  const db = index.db;
+  ids = ids.map((id) => BigInt(id));
   if (rankMatch) {
-    const rows = index.db.prepare(`SELECT rowid AS id, snippet(text, -1, '${marks.open}', '${marks.close}', '…', ${searchLimits.snippetTokens}) AS s FROM text WHERE text MATCH ? AND rowid IN (${list})`).all(rankMatch, ...ids) as Array<{ id: number | bigint; s: string }>;
-    for (const r of rows) out.set(Number(r.id), splitSnippet(r.s));
+    const cap = searchLimits.snippetSourceChars;
+    const sizes = db.prepare(`SELECT rowid AS id, max(${ftsColumns.map((c) => `length(${c})`).join(', ')}) AS n FROM text WHERE rowid IN (${list(ids.length)})`).all(...ids) as Array<{ id: number | bigint; n: number | null }>;
+    const large = new Set(sizes.filter((r) => (r.n ?? 0) > cap).map((r) => Number(r.id)));
+    const small = ids.filter((id) => !large.has(Number(id)));
+    const snippetOf = (table: string) => `SELECT rowid AS id, snippet(${table}, -1, '${marks.open}', '${marks.close}', '…', ${searchLimits.snippetTokens}) AS s FROM ${table} WHERE ${table} MATCH ? AND rowid IN `;
+    // Rows are kept only when asked for, and ids are bound as integers: a one-element
+    // `rowid IN (?)` becomes `rowid = ?`, and FTS5 does not filter on a REAL there (what
+    // better-sqlite3 makes of a JS number), so it returned, and snippeted, every match.
+    const wanted = (asked: ReadonlyArray<number | bigint>) => {
+      const set = new Set(asked.map(Number));
+      return (r: { id: number | bigint }) => set.has(Number(r.id));
+    };
+    if (small.length > 0) {
+      for (const r of (db.prepare(`${snippetOf('text')}(${list(small.length)})`).all(rankMatch, ...small) as Array<{ id: number | bigint; s: string }>).filter(wanted(small))) out.set(Number(r.id), splitSnippet(r.s));
+    }
+    if (large.size > 0) {
+      // The same engine and tokenizer on a copy of the first `cap` characters of each
+      // column, in a temporary table of this connection (emptied again at once).
+      const bigIds = ids.filter((id) => large.has(Number(id)));
+      db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_source USING fts5 (${ftsColumns.join(', ')}, ${ftsOptions})`);
+      try {
+        db.prepare(`INSERT INTO temp.snippet_source (rowid, ${ftsColumns.join(', ')}) SELECT rowid, ${ftsColumns.map((c) => `substr(${c}, 1, ${cap})`).join(', ')} FROM text WHERE rowid IN (${list(bigIds.length)})`).run(...bigIds);
+        for (const r of (db.prepare(`${snippetOf('snippet_source')}(${list(bigIds.length)})`).all(rankMatch, ...bigIds) as Array<{ id: number | bigint; s: string }>).filter(wanted(bigIds))) out.set(Number(r.id), splitSnippet(r.s));
+      } finally {
+        db.exec('DELETE FROM temp.snippet_source');
+      }
+    }
   }
   const rest = ids.filter((id) => !out.has(Number(id)));
   if (rest.length > 0) {
-    const rows = index.db.prepare(`SELECT rowid AS id, substr(CASE WHEN body <> '' THEN body ELSE quoted END, 1, 200) AS s FROM text WHERE rowid IN (${rest.map(() => '?').join(', ')})`).all(...rest) as Array<{ id: number | bigint; s: string }>;
+    const rows = db.prepare(`SELECT rowid AS id, substr(CASE WHEN body <> '' THEN body ELSE quoted END, 1, 200) AS s FROM text WHERE rowid IN (${list(rest.length)})`).all(...rest) as Array<{ id: number | bigint; s: string }>;
     for (const r of rows) out.set(Number(r.id), splitSnippet(r.s));
   }
   return out;

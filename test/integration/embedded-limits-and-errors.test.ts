@@ -37,7 +37,10 @@ function startHugeUpload(method: string, path: string, declaredBytes: number, he
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+          req.destroy(); // the attacker gives up: the server would drop the rest it sent
+        });
         res.on('error', reject);
       },
     );

@@ -123,3 +123,17 @@ export const EMBEDDED_BULK_SLICE_DOCS = 250;
  * for seconds between requests, rarely for half a minute.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+
+/**
+ * A body the server refuses (too large, code it will not run) is answered at once and
+ * then still read and dropped, up to this size: a client that is still sending when the socket
+ * closes sees only "connection reset", never the server's 413 and its reason (an import
+ * of one over-large message then failed as "could not reach CouchDB" instead of refusing
+ * that message and going on). Reading and dropping 256 MB on loopback takes about a
+ * second; a bigger declared body is cut off unread.
+ */
+export const EMBEDDED_MAX_REFUSED_BODY_DRAIN_BYTES = 256 * 1024 * 1024;
+
+/** How long the server waits for a refused body to arrive before it closes the
+ * connection anyway (a client that stalls must not hold a socket). */
+export const EMBEDDED_REFUSED_BODY_DRAIN_MS = 30_000;
