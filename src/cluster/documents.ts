@@ -67,8 +67,6 @@ export const partitionLease = (partition: number) => `partition:${partition}`;
 /** The singleton lease of the cross-key extensions (work-classes.ts). */
 export const aggregatesLease = 'queue:aggregates';
 export const unitCheckpointId = (unit: string) => `${coordinationPrefix}checkpoint!${unit}`;
-/** Every coordination document (one listing per heartbeat). */
-export const coordinationDocs = coordinationPrefix;
 export const workerPrefix = `${coordinationPrefix}worker!`;
 export const leasePrefix = `${coordinationPrefix}lease!`;
 export const checkpointPrefix = `${coordinationPrefix}checkpoint!`;

@@ -5,7 +5,8 @@ import type { Db } from '../couch/connect.js';
 import { getDoc } from '../couch/bulk-get.js';
 import { putDoc } from '../couch/put-doc.js';
 import { dropLosingRevisions, listByPrefix } from './coordination-store.js';
-import { type LeaseDoc, type WorkerDoc, type WorkerRole, coordinationDocs, drainRequestId, isLive, leaseDocId, leaseIsFree, takenLease, workerDocId } from './documents.js';
+import { coordinationPrefix } from '../queue/provenance.js';
+import { type LeaseDoc, type WorkerDoc, type WorkerRole, drainRequestId, isLive, leaseDocId, leaseIsFree, takenLease, workerDocId } from './documents.js';
 import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
 import { rendezvousOwner } from './rendezvous.js';
 
@@ -105,14 +106,14 @@ export class ClusterMember {
   /** One heartbeat: announce, list the live workers, rebalance. */
   async tick(): Promise<void> {
     const now = Date.now();
-    if (!this.draining && (await getDoc(this.options.db, drainRequestId(this.id)))) {
+    // One read of every coordination document per heartbeat: drain requests, workers,
+    // leases, and any losing revisions a cluster kept of them, which are removed here.
+    const all = await listByPrefix<CoordinationListing>(this.options.db, coordinationPrefix, { conflicts: true });
+    if (!this.draining && all.some((d) => d._id === drainRequestId(this.id))) {
       this.options.logger.info('asked to drain: finishing the batches in hand, then leaving');
       this.drain();
     }
     await this.announce(now);
-    // One read of every coordination document per heartbeat: workers, leases, and any
-    // losing revisions a cluster kept of them, which are removed here.
-    const all = await listByPrefix<CoordinationListing>(this.options.db, coordinationDocs, { conflicts: true });
     const removed = await dropLosingRevisions(this.options.db, all.filter((d) => (d._conflicts?.length ?? 0) > 0));
     if (removed > 0) this.options.logger.info(`removed ${removed} losing revision(s) of coordination documents (writes raced through different cluster nodes)`);
     const workers = all.filter((d): d is WorkerDoc & CoordinationListing => d.rd_cluster === 'worker');

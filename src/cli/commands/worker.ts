@@ -9,7 +9,7 @@ import { openDatabase } from '../open-database.js';
 import { openQueue } from '../open-queue.js';
 import { runWorker } from '../run-worker.js';
 
-export function parseRoles(value: unknown): WorkerRole[] {
+function parseRoles(value: unknown): WorkerRole[] {
   if (value === undefined) return [...workerRoles];
   const roles = String(value).split(',').map((r) => r.trim()).filter(Boolean);
   const bad = roles.filter((r) => !(workerRoles as readonly string[]).includes(r));
@@ -17,7 +17,7 @@ export function parseRoles(value: unknown): WorkerRole[] {
   return roles as WorkerRole[];
 }
 
-export function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
+function parseTiming(values: Record<string, unknown>): Partial<ClusterTiming> {
   const ms = (name: string): number | undefined => {
     const v = values[name];
     if (v === undefined) return undefined;
