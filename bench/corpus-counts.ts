@@ -172,6 +172,7 @@ async function countCorpus(name: CorpusName, root: string, files: readonly strin
     const byKey = new Map<string, string[]>();
     let found = 0;
     for await (const m of findMessages(files)) {
+      if ('skipped' in m) continue;
       found++;
       if ('refused' in m || refusedOrigins.has(m.origin)) continue;
       const key = messageKey(stripFromLine(m.bytes));

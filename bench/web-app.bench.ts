@@ -17,7 +17,7 @@ import { type Benchmark, type Measurement, median } from './harness.js';
 import { loadRaw } from './mail-cascade.bench.js';
 import { timedQueueRun } from './timed-queue-run.js';
 import { measureLiveUpdates } from './web-live.js';
-import { appViews, startViewWarmer } from '../src/web/view-warmer.js';
+import { appViews, startViewWarmer, warmLimits } from '../src/web/view-warmer.js';
 
 /**
  * The web app in Chromium on a database of real mail processed by the real queue (at
@@ -86,13 +86,17 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
         const load = await loadRaw(registry, db, files);
         ctx.log(`web-app: ${load.stored} messages stored; processing`);
         // As `raindrop serve` does (unless RAINDROP_BENCH_WEB_WARM=0): the app's views are
-        // brought up to date after the queue's bursts of work, so what is left to build
-        // once the queue is idle is what a user's first page load would wait for.
+        // brought up to date once the queue is at the head of the feed, so what is left to
+        // build is what a user's first page load would wait for.
         const warming = process.env.RAINDROP_BENCH_WEB_WARM !== '0';
         const warmer = warming ? startViewWarmer(db, silentLogger) : undefined;
         let run: Awaited<ReturnType<typeof timedQueueRun>>;
         try {
           run = await timedQueueRun(db, registry, ctx.log, () => warmer?.poke());
+          const idleAt = performance.now();
+          warmer?.busy(false);
+          while (warmer && warmer.rounds === 0) await new Promise((r) => setTimeout(r, 100));
+          if (warmer) ctx.log(`web-app: the warmer's round after the queue went idle took ${((performance.now() - idleAt) / 1000).toFixed(1)} s (${warmLimits.quietMs / 1000} s of it waiting for quiet)`);
         } finally {
           await warmer?.close();
         }

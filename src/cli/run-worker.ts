@@ -24,6 +24,8 @@ export interface WorkerParts {
   verbose: boolean;
   /** After each batch (serve pokes its view warmer). */
   onBatch?: (stats: BatchStats) => void;
+  /** After a pass that brought every unit this worker holds to the head of the feed. */
+  onIdle?: () => void;
 }
 
 /**
@@ -102,6 +104,7 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
         await sleepUnlessStopped(5000, stop);
         continue;
       }
+      parts.onIdle?.();
       // Nothing new: look again soon (new changes, or partitions taken meanwhile).
       if (batches === 0) await sleepUnlessStopped(Math.min(1000, member.timing.heartbeatMs), stop);
     }

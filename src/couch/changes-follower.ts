@@ -24,6 +24,9 @@ export interface ChangesBatch {
   rows: ChangeRow[];
   /** Where to resume after this batch: pass it as `since` next time. */
   lastSeq: Seq;
+  /** The server said nothing more was waiting after this batch (its `pending` count was
+   * 0, or the batch was not full when the server gives no count). */
+  atHead: boolean;
 }
 
 export interface FollowOptions {
@@ -135,7 +138,8 @@ export function followChanges(db: Db, options: FollowOptions): ChangesFollower {
         ...(r.doc ? { doc: r.doc } : {}),
       }));
       if (rows.length > 0) {
-        await options.onBatch({ rows, lastSeq: response.last_seq });
+        const atHead = response.pending === undefined ? rows.length < batchSize : response.pending === 0;
+        await options.onBatch({ rows, lastSeq: response.last_seq, atHead });
       }
       // Resume from what the server said, even for an empty longpoll answer: with
       // since=now the first answer is where "now" was.

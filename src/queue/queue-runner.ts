@@ -22,6 +22,9 @@ export interface QueueOptions {
   poolSize?: number;
   /** After each feed batch: `changes` is how many feed rows it covered (for progress). */
   onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats; changes: number }) => void;
+  /** `watch` reached the head of the feed: the catch-up is done, or a followed batch left
+   * nothing waiting (serve's view warmer builds indexes only then, see view-warmer.ts). */
+  onIdle?: () => void;
 }
 
 export interface RunReport {
@@ -140,6 +143,7 @@ export class QueueRunner {
     });
     await this.runUntilIdle(stop);
     if (stopRequested) return 'stopped';
+    this.options.onIdle?.();
     const [lane] = await this.lanes();
     if (!lane) {
       await stop;
@@ -156,6 +160,7 @@ export class QueueRunner {
       logger: this.options.logger,
       onBatch: async (batch) => {
         await this.processFeedBatch(lane, batch);
+        if (batch.atHead) this.options.onIdle?.();
         if (batch.rows.some((r) => r.doc?.rd_schema_id === extensionSchemaId)) {
           changed = true;
           resolveChanged();

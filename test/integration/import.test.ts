@@ -96,6 +96,19 @@ describe('import', () => {
     expect(summary.refused.length).toBeLessThanOrEqual(9);
   });
 
+  it('passes over data files in a searched directory (the sample package\'s .json beside each .txt), but not a file named on the command line', async () => {
+    const dir = join(work, 'sample-package');
+    await mkdir(dir, { recursive: true });
+    const message = 'From: a@example.org\nSubject: sample\nMessage-ID: <sample-package@example.org>\n\nbody\n';
+    await writeFile(join(dir, '00001.abc.txt'), message);
+    await writeFile(join(dir, '00001.abc.json'), JSON.stringify({ id: '00001', text: message }));
+    const summary = await importPaths(registry, t.db, [dir]);
+    expect(summary).toMatchObject({ imported: 1, skipped: 1, refused: [] });
+    const named = await importPaths(registry, t.db, [join(dir, '00001.abc.json')]);
+    expect(named).toMatchObject({ imported: 0, skipped: 0 });
+    expect(named.refused.map((r) => r.reason)).toEqual([expect.stringMatching(/no RFC 822 header/)]);
+  });
+
   it('gives a message without Message-ID a stable synthesized key', async () => {
     const message = Buffer.from('From: a@example.org\r\nSubject: no id\r\n\r\nbody\r\n');
     await writeFile(join(work, 'noid.eml'), message);

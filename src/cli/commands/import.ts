@@ -13,8 +13,9 @@ export const importCommand: Command = {
 
 Imports mail into raw items, the same way IMAP sync stores it (one item per
 Message-ID, so nothing is stored twice). PATH may be an mbox file, a Maildir directory
-(with cur/ and new/), an .eml file, or a directory searched for any of these. Files that
-are not mail are refused with the reason; the rest continues. Run "raindrop process"
+(with cur/ and new/), an .eml file, or a directory searched for any of these (where
+files named as data, .json, .csv, .html and the like, are passed over and counted). Files
+that are not mail are refused with the reason; the rest continues. Run "raindrop process"
 (or keep "raindrop serve" running) to derive everything else.
 
 Examples:
@@ -44,7 +45,7 @@ Examples:
       bar?.stop();
       ctx.output.data(
         summary,
-        [`imported ${summary.imported}, duplicate ${summary.duplicate}, refused ${summary.refused.length} (${(summary.bytes / 1e6).toFixed(1)} MB)`, ...summary.refused.slice(0, 50).map((r) => `  refused ${r.origin}: ${r.reason}`), ...(summary.refused.length > 50 ? [`  ... and ${summary.refused.length - 50} more (--json lists all)`] : [])].join('\n'),
+        [`imported ${summary.imported}, duplicate ${summary.duplicate}, refused ${summary.refused.length}${summary.skipped > 0 ? `, ${summary.skipped} files passed over as not mail by their names (.json and the like)` : ''} (${(summary.bytes / 1e6).toFixed(1)} MB)`, ...summary.refused.slice(0, 50).map((r) => `  refused ${r.origin}: ${r.reason}`), ...(summary.refused.length > 50 ? [`  ... and ${summary.refused.length - 50} more (--json lists all)`] : [])].join('\n'),
       );
       return exitCodes.ok;
     } finally {

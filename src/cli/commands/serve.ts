@@ -62,7 +62,10 @@ async function runAsWorker(ctx: CommandContext, server: OpenServer): Promise<voi
       registry.follow();
       const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
       try {
-        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => stats.written > 0 && warmer.poke() }, (member) => {
+        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => {
+          warmer.busy(true);
+          if (stats.written > 0) warmer.poke();
+        }, onIdle: () => warmer.busy(false) }, (member) => {
           ctx.logger.info(`serving as worker ${member.id} ("raindrop status" shows its partitions)`);
         });
       } finally {
@@ -113,7 +116,14 @@ async function runQueueLoop(ctx: CommandContext, db: ReturnType<typeof useDataba
         // A file saved while no watcher was open (between the last watch's close and
         // this one, as the queue restarted) is installed now: no edit is missed.
         await refreshUserExtensions(ctx, db);
-        const runner = await QueueRunner.start({ db, registry, logger: ctx.logger, onBatch: (b) => b.stats.written > 0 && warmer.poke() });
+        const runner = await QueueRunner.start({
+          db, registry, logger: ctx.logger,
+          onBatch: (b) => {
+            warmer.busy(true);
+            if (b.stats.written > 0) warmer.poke();
+          },
+          onIdle: () => warmer.busy(false),
+        });
         try {
           await runner.watch(ctx.stopRequested);
         } finally {
@@ -274,7 +284,7 @@ Examples:
           const registry = await SchemaRegistry.load(useDatabase(server.couch, ctx.config.db), { logger: ctx.logger });
           try {
             const summary = await importPaths(registry, useDatabase(server.couch, ctx.config.db), importPathsGiven);
-            ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused)`);
+            ctx.logger.info(`imported ${summary.imported} messages (${summary.duplicate} already there, ${summary.refused.length} refused${summary.skipped > 0 ? `, ${summary.skipped} files not mail by their names passed over` : ''})`);
             for (const r of summary.refused.slice(0, 3)) ctx.logger.info(`  refused ${r.origin}: ${r.reason}`);
             if (summary.refused.length > 3) ctx.logger.info(`  ... and ${summary.refused.length - 3} more ("raindrop import --json PATH" lists them all)`);
           } finally {

@@ -8,6 +8,8 @@ export interface ImportSummary {
   imported: number;
   duplicate: number;
   refused: Array<{ origin: string; reason: string }>;
+  /** Files in a searched directory passed over by name (sources.ts): data, not mail. */
+  skipped: number;
   bytes: number;
 }
 
@@ -29,7 +31,7 @@ export async function importPaths(
   paths: readonly string[],
   onProgress: (p: ImportProgress) => void = () => undefined,
 ): Promise<ImportSummary> {
-  const summary: ImportSummary = { imported: 0, duplicate: 0, refused: [], bytes: 0 };
+  const summary: ImportSummary = { imported: 0, duplicate: 0, refused: [], skipped: 0, bytes: 0 };
   let batch: FoundMessage[] = [];
   let batchBytes = 0;
   let seen = 0;
@@ -48,6 +50,10 @@ export async function importPaths(
     report();
   };
   for await (const found of findMessages(paths) as AsyncGenerator<Found>) {
+    if ('skipped' in found) {
+      summary.skipped++;
+      continue;
+    }
     seen++;
     if ('refused' in found) {
       summary.refused.push({ origin: found.origin, reason: found.refused });

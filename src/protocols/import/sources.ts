@@ -11,7 +11,15 @@ export interface FoundMessage {
   flags?: string[];
 }
 
-export type Found = FoundMessage | { origin: string; refused: string };
+export type Found = FoundMessage | { origin: string; refused: string } | { origin: string; skipped: string };
+
+/**
+ * Names that are never a message, passed over when a directory is searched (a file named
+ * on the command line is always read): corpora ship metadata beside the mail (the
+ * SpamAssassin package of the sample import has a .json for every .txt), and refusing
+ * each of those would bury the refusals that matter.
+ */
+const notMailByName = /\.(?:json|ya?ml|csv|md|html?|xml|js|py|sh)$/i;
 
 /**
  * Walks the paths: a directory with cur/ or new/ is a Maildir; any other directory is
@@ -39,6 +47,10 @@ async function* walk(path: string): AsyncGenerator<Found> {
     }
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       if (entry.name.startsWith('.')) continue;
+      if (entry.isFile() && notMailByName.test(entry.name)) {
+        yield { origin: join(path, entry.name), skipped: 'not mail by its name' };
+        continue;
+      }
       yield* walk(join(path, entry.name));
     }
     return;
