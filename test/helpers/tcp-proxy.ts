@@ -8,6 +8,9 @@ export interface TcpProxy {
   readonly url: string;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Relays nothing more on the open connections, which stay open: what a client sees of
+   * a server whose event loop is blocked (an index build on the embedded server). */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -15,6 +18,7 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const target = new URL(targetUrl);
   const targetPort = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
   const sockets = new Set<Socket>();
+  let frozen = false;
   let server: Server | undefined;
   let port = 0;
 
@@ -32,6 +36,7 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
         };
         client.on('error', drop).on('close', drop);
         upstream.on('error', drop).on('close', drop);
+        if (frozen) return;
         client.pipe(upstream).pipe(client);
       });
       s.once('error', reject);
@@ -54,5 +59,12 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const url = new URL(targetUrl);
   url.port = String(port);
   url.hostname = '127.0.0.1';
-  return { url: url.toString().replace(/\/$/, ''), stop, start: listen, close: stop };
+  const freeze = () => {
+    frozen = true;
+    for (const socket of sockets) {
+      socket.unpipe();
+      socket.pause();
+    }
+  };
+  return { url: url.toString().replace(/\/$/, ''), stop, start: listen, freeze, close: stop };
 }

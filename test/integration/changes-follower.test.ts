@@ -91,4 +91,18 @@ describe('changes follower', () => {
     await follower.stop();
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+
+  it('stops at once while the server, its answer begun, sends nothing more (a busy server)', async () => {
+    const proxy = await startTcpProxy(t.url);
+    open.push(proxy);
+    const viaProxy = useDatabase(connectCouch(proxy.url, { username: t.username, password: t.password }), t.db.name);
+    const follower = followChanges(viaProxy, { until: 'forever', since: 'now', onBatch: () => undefined });
+    // The longpoll's headers arrive at once; then the server goes silent. Before the fix,
+    // stop() waited for the server's next byte (no heartbeat comes from a blocked server).
+    await new Promise((r) => setTimeout(r, 500));
+    proxy.freeze();
+    const started = Date.now();
+    await follower.stop();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
