@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { benchCorporaSetting, corpusDirSetting } from '../src/config/index.js';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { corpusDirSetting } from '../src/config/index.js';
 import { docIdFor, type RdKey } from '../src/core/index.js';
 import { projectRoot } from '../src/core/entry-points.js';
 import { useDatabase } from '../src/couch/connect.js';
@@ -297,7 +297,7 @@ export function corpusCountsBenchmark(): Benchmark {
   return {
     name: 'corpus-counts',
     async run(ctx) {
-      const picked = process.env.RAINDROP_BENCH_CORPORA?.split(',').filter((n) => n.length > 0) ?? [...corpusNames];
+      const picked = benchCorporaSetting() ?? [...corpusNames];
       const unknown = picked.filter((n) => !(corpusNames as readonly string[]).includes(n));
       if (unknown.length > 0) throw new Error(`RAINDROP_BENCH_CORPORA: unknown ${unknown.join(', ')}; known: ${corpusNames.join(', ')}`);
       const corpus = await openCorpus(corpusDirSetting());

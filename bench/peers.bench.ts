@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { corpusDirSetting, processEnv } from '../src/config/index.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { corpusDirSetting } from '../src/config/index.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
 import type { Benchmark, Measurement } from './harness.js';
 import { cascadeCorpusName, cascadeLimit, stripFromLine } from './mail-cascade.bench.js';
@@ -31,7 +31,7 @@ function ensureTools(log: (line: string) => void): Record<keyof typeof packages,
     const names = missing.map((c) => packages[c]);
     if (process.getuid?.() === 0) {
       log(`peers: installing ${names.join(', ')} with apt-get`);
-      spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...names], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...names], { stdio: 'ignore', env: { ...processEnv(), DEBIAN_FRONTEND: 'noninteractive' } });
     } else {
       log(`peers: ${names.join(', ')} missing and this is not root: run "sudo apt-get install ${names.join(' ')}" for their rows`);
     }
@@ -40,7 +40,7 @@ function ensureTools(log: (line: string) => void): Record<keyof typeof packages,
 }
 
 /** Runs a command, throwing with its output when it fails; returns seconds taken. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv = { ...processEnv() }): number {
   const t0 = performance.now();
   const result = spawnSync(command, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = (performance.now() - t0) / 1000;
@@ -83,7 +83,7 @@ export function peersBenchmark(): Benchmark {
         if (tools.notmuch) {
           const config = join(work, 'notmuch-config');
           await writeFile(config, `[database]\npath=${maildir}\n[user]\nname=Bench\nprimary_email=bench@example.org\n[new]\ntags=unread;inbox;\n[maildir]\nsynchronize_flags=false\n`);
-          const seconds = timed('notmuch', ['new', '--quiet'], { ...process.env, NOTMUCH_CONFIG: config });
+          const seconds = timed('notmuch', ['new', '--quiet'], { ...processEnv(), NOTMUCH_CONFIG: config });
           const rate = files.length / seconds;
           results.push({ name: `peers.${label}.notmuch-new`, value: rate, unit: 'msgs/s', notes: `notmuch new over ${files.length} files in ${seconds.toFixed(1)} s (parse, Xapian full-text index, threads)` });
           rows.push(['notmuch (`notmuch new`)', 'parse, Xapian full-text index, threads', rate]);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { queueBenchLaneSetting, queueBenchSizesSetting } from '../src/config/index.js';
 import { installExtensions } from '../src/cli/install-extensions.js';
 import { builtInSchemaDir, installSchemas } from '../src/cli/install-schemas.js';
 import { projectRoot } from '../src/core/entry-points.js';
@@ -217,8 +218,8 @@ export function queueBenchmark(couch: Couch): Benchmark {
       const ceiling = ctx.results.get('couch.bulk_docs.write');
       const results: Measurement[] = [];
       const peaksByN = new Map<number, MemoryPeaks>();
-      const only = process.env.RAINDROP_BENCH_QUEUE_N?.split(',').map(Number);
-      const lane = process.env.RAINDROP_BENCH_QUEUE_LANE === 'backlog' ? 'backlog' : 'incoming';
+      const only = queueBenchSizesSetting();
+      const lane = queueBenchLaneSetting();
       for (const n of only ?? sizes) {
         const label = n >= 1000 ? `${n / 1000}k` : String(n);
         const name = `bench_queue_${label}_${Date.now()}`;

@@ -10,13 +10,13 @@
  *   what a notmuch user waits for, and a few ms of its number);
  * - size on disk of each index.
  */
+import { corpusDirSetting, processEnv, searchBenchMessagesSetting } from '../src/config/index.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installDatabase } from '../src/cli/install.js';
-import { corpusDirSetting, searchBenchMessagesSetting } from '../src/config/index.js';
 import { silentLogger } from '../src/core/index.js';
 import { type Couch, useDatabase } from '../src/couch/connect.js';
 import { destroyDatabase } from '../src/couch/ensure-database.js';
@@ -120,7 +120,7 @@ export function searchBenchmark(couch: Couch): Benchmark {
         for (const [i, f] of files.entries()) await copyFile(f, join(maildir, 'cur', `${i}.bench:2,`));
         const config = join(scratch, 'notmuch-config');
         await writeFile(config, `[database]\npath=${maildir}\n[user]\nname=Bench\nprimary_email=bench@example.org\n[new]\ntags=unread;inbox;\n[maildir]\nsynchronize_flags=false\n`);
-        const env = { ...process.env, NOTMUCH_CONFIG: config };
+        const env = { ...processEnv(), NOTMUCH_CONFIG: config };
         const nmStart = performance.now();
         await run('notmuch', ['new', '--quiet'], { env });
         const nmSeconds = (performance.now() - nmStart) / 1000;

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
+import { corpusDirSetting, threadingArchivesSetting } from '../src/config/index.js';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installExtensions } from '../src/cli/install-extensions.js';
 import { builtInSchemaDir, installSchemas } from '../src/cli/install-schemas.js';
-import { corpusDirSetting } from '../src/config/index.js';
 import { projectRoot } from '../src/core/entry-points.js';
 import { docIdFor, silentLogger } from '../src/core/index.js';
 import { bulkGet } from '../src/couch/bulk-get.js';
@@ -253,7 +253,7 @@ export function threadingCheckBenchmark(couch: Couch): Benchmark {
   return {
     name: 'threading-check',
     async run({ log }) {
-      const archives = (process.env.RAINDROP_BENCH_THREADING_ARCHIVES ?? 'cake,openwrt-devel').split(',').map((s) => s.trim()).filter(Boolean);
+      const archives = threadingArchivesSetting();
       const out: Measurement[] = [];
       for (const archive of archives) {
         const f = await checkArchive(couch, archive, log);

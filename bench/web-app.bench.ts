@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { corpusDirSetting, webBenchMessagesSetting, webBenchWarmSetting } from '../src/config/index.js';
 import { chromium, type Page, type Request } from 'playwright-core';
 import { installDatabase } from '../src/cli/install.js';
-import { corpusDirSetting } from '../src/config/index.js';
 import { projectRoot } from '../src/core/entry-points.js';
 import { silentLogger } from '../src/core/index.js';
 import { type Couch, useDatabase } from '../src/couch/connect.js';
@@ -66,8 +66,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
   return {
     name: 'web-app',
     async run(ctx) {
-      const n = process.env.RAINDROP_BENCH_WEB_N === undefined ? 15_000 : Number(process.env.RAINDROP_BENCH_WEB_N);
-      if (!(Number.isInteger(n) && n > 0)) throw new Error(`RAINDROP_BENCH_WEB_N must be a positive integer, not "${process.env.RAINDROP_BENCH_WEB_N}"`);
+      const n = webBenchMessagesSetting();
       if (!login) throw new Error('the web-app benchmark needs the server\'s admin login (embedded, or credentials in the CouchDB URL)');
       const corpus = await openCorpus(corpusDirSetting());
       const name = `bench_web_${Date.now()}`;
@@ -88,7 +87,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
         // As `raindrop serve` does (unless RAINDROP_BENCH_WEB_WARM=0): the app's views are
         // brought up to date once the queue is at the head of the feed, so what is left to
         // build is what a user's first page load would wait for.
-        const warming = process.env.RAINDROP_BENCH_WEB_WARM !== '0';
+        const warming = webBenchWarmSetting();
         const warmer = warming ? startViewWarmer(db, silentLogger) : undefined;
         let run: Awaited<ReturnType<typeof timedQueueRun>>;
         try {

@@ -1,0 +1,58 @@
+import { processEnv } from './load-config.js';
+
+/**
+ * The benchmarks' own settings (`npm run bench`), read here because only src/config reads
+ * the environment. Each names its variable and its default; a value that cannot be right
+ * is an error that names the variable, not a silent default.
+ */
+type Env = Readonly<Record<string, string | undefined>>;
+
+function positiveInteger(env: Env, name: string, fallback: number | undefined): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`${name} must be a positive integer, not "${raw}"`);
+  return n;
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const raw = env[name];
+  return raw === undefined ? undefined : raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** RAINDROP_BENCH_MAIL_N: how many openwrt-devel files the mail cascade takes (all when unset). */
+export function cascadeMessagesSetting(env: Env = processEnv()): number | undefined {
+  return positiveInteger(env, 'RAINDROP_BENCH_MAIL_N', undefined);
+}
+
+/** RAINDROP_BENCH_WEB_N: how many messages the web-app benchmark loads (default 15,000, the issue's size). */
+export function webBenchMessagesSetting(env: Env = processEnv()): number {
+  return positiveInteger(env, 'RAINDROP_BENCH_WEB_N', 15_000) ?? 15_000;
+}
+
+/** RAINDROP_BENCH_WEB_WARM=0 runs the web-app benchmark without serve's view warmer (to see what it saves). */
+export function webBenchWarmSetting(env: Env = processEnv()): boolean {
+  return env.RAINDROP_BENCH_WEB_WARM !== '0';
+}
+
+/** RAINDROP_BENCH_QUEUE_N: the queue benchmark's sizes, comma-separated (its own list when unset). */
+export function queueBenchSizesSetting(env: Env = processEnv()): number[] | undefined {
+  const sizes = list(env, 'RAINDROP_BENCH_QUEUE_N');
+  if (sizes === undefined) return undefined;
+  return sizes.map((s) => positiveInteger({ RAINDROP_BENCH_QUEUE_N: s }, 'RAINDROP_BENCH_QUEUE_N', undefined) as number);
+}
+
+/** RAINDROP_BENCH_QUEUE_LANE=backlog measures the replay lane instead of the incoming one. */
+export function queueBenchLaneSetting(env: Env = processEnv()): 'backlog' | 'incoming' {
+  return env.RAINDROP_BENCH_QUEUE_LANE === 'backlog' ? 'backlog' : 'incoming';
+}
+
+/** RAINDROP_BENCH_CORPORA: which corpora corpus-counts reads, comma-separated (all when unset). */
+export function benchCorporaSetting(env: Env = processEnv()): string[] | undefined {
+  return list(env, 'RAINDROP_BENCH_CORPORA');
+}
+
+/** RAINDROP_BENCH_THREADING_ARCHIVES: which archives threading-check reads (default cake and openwrt-devel). */
+export function threadingArchivesSetting(env: Env = processEnv()): string[] {
+  return list(env, 'RAINDROP_BENCH_THREADING_ARCHIVES') ?? ['cake', 'openwrt-devel'];
+}
