@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { installDatabase } from '../src/cli/install.js';
-import { corpusDirSetting } from '../src/config/index.js';
+import { cascadeMessagesSetting, corpusDirSetting } from '../src/config/index.js';
 import { silentLogger } from '../src/core/index.js';
 import { callCouch, type Couch, type Db, useDatabase } from '../src/couch/connect.js';
 import { destroyDatabase } from '../src/couch/ensure-database.js';
@@ -34,9 +34,7 @@ const corpusName = cascadeCorpusName;
 
 /** RAINDROP_BENCH_MAIL_N: how many files of the corpus to take (all when unset). */
 export function cascadeLimit(): number | undefined {
-  const limit = process.env.RAINDROP_BENCH_MAIL_N === undefined ? undefined : Number(process.env.RAINDROP_BENCH_MAIL_N);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`RAINDROP_BENCH_MAIL_N must be a positive integer, not "${process.env.RAINDROP_BENCH_MAIL_N}"`);
-  return limit;
+  return cascadeMessagesSetting();
 }
 
 
