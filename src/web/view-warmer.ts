@@ -6,10 +6,10 @@
  * with `limit=0`: the server brings the index up to date and returns no rows. One round
  * at a time; work that arrives during a round causes one more round after it. Never
  * while the queue is busy: on the embedded server an index build holds up the queue's
- * writes (measured: an 800-message import stalled for 2.5 minutes behind a round), and a
- * stop waits for the request in hand (Ctrl-C in the first minute of the first `npm start`
- * waited out serve's 20 s grace behind a 40 s build). So a warmer starts busy: rounds
- * begin only once the queue says it is at the head of the feed (`busy(false)`).
+ * writes (measured: an 800-message import stalled for 2.5 minutes behind a round), and
+ * "quiet for 2 s" also happens in the middle of a catch-up (a long cross-key batch). So a
+ * warmer starts busy: rounds begin only once the queue says it is at the head of the feed
+ * (`busy(false)`), and a batch that follows makes it busy again.
  */
 import type { Logger } from '../core/index.js';
 import type { Db } from '../couch/connect.js';
@@ -41,7 +41,7 @@ export interface ViewWarmer {
   /** The queue wrote something: warm the views once it has been quiet for a moment. */
   poke(): void;
   /** The queue has work in hand (true) or is at the head of the feed (false): no round
-   * starts while it is busy. A warmer starts busy unless told otherwise. */
+   * starts while it is busy. A warmer starts busy. */
   busy(isBusy: boolean): void;
   /** Rounds finished so far. */
   readonly rounds: number;
@@ -49,10 +49,10 @@ export interface ViewWarmer {
   close(): Promise<void>;
 }
 
-export function startViewWarmer(db: Db, logger: Logger, limits: { quietMs: number } = warmLimits, options: { startBusy?: boolean } = {}): ViewWarmer {
+export function startViewWarmer(db: Db, logger: Logger, limits: { quietMs: number } = warmLimits): ViewWarmer {
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
-  let queueBusy = options.startBusy ?? true;
+  let queueBusy = true;
   let running: Promise<void> | undefined;
   let closed = false;
   let rounds = 0;
