@@ -7,12 +7,15 @@ import { processEnv } from './load-config.js';
  */
 type Env = Readonly<Record<string, string | undefined>>;
 
-function positiveInteger(env: Env, name: string, fallback: number | undefined): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+function parsePositive(name: string, raw: string): number {
   const n = Number(raw);
   if (!(Number.isInteger(n) && n > 0)) throw new Error(`${name} must be a positive integer, not "${raw}"`);
   return n;
+}
+
+function positiveInteger(env: Env, name: string, fallback: number | undefined): number | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? fallback : parsePositive(name, raw);
 }
 
 function list(env: Env, name: string): string[] | undefined {
@@ -37,9 +40,7 @@ export function webBenchWarmSetting(env: Env = processEnv()): boolean {
 
 /** RAINDROP_BENCH_QUEUE_N: the queue benchmark's sizes, comma-separated (its own list when unset). */
 export function queueBenchSizesSetting(env: Env = processEnv()): number[] | undefined {
-  const sizes = list(env, 'RAINDROP_BENCH_QUEUE_N');
-  if (sizes === undefined) return undefined;
-  return sizes.map((s) => positiveInteger({ RAINDROP_BENCH_QUEUE_N: s }, 'RAINDROP_BENCH_QUEUE_N', undefined) as number);
+  return list(env, 'RAINDROP_BENCH_QUEUE_N')?.map((s) => parsePositive('RAINDROP_BENCH_QUEUE_N', s));
 }
 
 /** RAINDROP_BENCH_QUEUE_LANE=backlog measures the replay lane instead of the incoming one. */

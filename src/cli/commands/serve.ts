@@ -50,6 +50,13 @@ async function runIndexerUntilStopped(ctx: CommandContext, server: OpenServer, i
   await Promise.race([work, ctx.stopRequested.then(() => new Promise((r) => setTimeout(r, cliLimits.indexerStopWaitMs).unref()))]);
 }
 
+/** A batch of the queue (or of serve's worker): it is busy until it says it is at the head
+ * of the feed, and what it wrote is for the warmer's next round. */
+function followBatch(warmer: ViewWarmer, stats: { written: number }): void {
+  warmer.busy(true);
+  if (stats.written > 0) warmer.poke();
+}
+
 /** "serve --worker": one worker of several (run-worker.ts) in place of serve's own queue,
  * mail sync and sender; the web app's view warmer follows its batches. */
 async function runAsWorker(ctx: CommandContext, server: OpenServer): Promise<void> {
@@ -62,10 +69,7 @@ async function runAsWorker(ctx: CommandContext, server: OpenServer): Promise<voi
       registry.follow();
       const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
       try {
-        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => {
-          warmer.busy(true);
-          if (stats.written > 0) warmer.poke();
-        }, onIdle: () => warmer.busy(false) }, (member) => {
+        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => followBatch(warmer, stats), onIdle: () => warmer.busy(false) }, (member) => {
           ctx.logger.info(`serving as worker ${member.id} ("raindrop status" shows its partitions)`);
         });
       } finally {
@@ -118,10 +122,7 @@ async function runQueueLoop(ctx: CommandContext, db: ReturnType<typeof useDataba
         await refreshUserExtensions(ctx, db);
         const runner = await QueueRunner.start({
           db, registry, logger: ctx.logger,
-          onBatch: (b) => {
-            warmer.busy(true);
-            if (b.stats.written > 0) warmer.poke();
-          },
+          onBatch: (b) => followBatch(warmer, b.stats),
           onIdle: () => warmer.busy(false),
         });
         try {
