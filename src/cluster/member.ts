@@ -127,23 +127,24 @@ export class ClusterMember {
     if (!this.draining) liveIds.add(this.id);
     const leases = new Map(all.filter((d): d is LeaseDoc & CoordinationListing => d.rd_cluster === 'lease').map((l) => [l.name, l]));
     const candidates = (role: WorkerRole) => [...liveIds].filter((id) => (id === this.id ? this.options.roles.includes(role) : this.live.find((w) => w.worker === id)?.roles.includes(role)));
-    for (const claim of this.options.claims) {
-      if (!this.options.roles.includes(claim.role)) continue;
-      const owner = this.draining ? undefined : rendezvousOwner(claim.name, candidates(claim.role));
-      const held = this.held.get(claim.name);
-      if (held) {
-        if (owner !== this.id) {
-          this.unwanted.add(claim.name);
-          if (!this.busy.has(claim.name)) {
-            await this.release(claim.name, this.draining ? 'draining' : `rebalanced to ${owner ?? 'nobody'}`);
-            continue;
-          }
-        } else this.unwanted.delete(claim.name);
-        await this.renew(held);
-      } else if (owner === this.id && leaseIsFree(leases.get(claim.name), this.id, now, liveIds)) {
-        await this.acquire(claim.name, leases.get(claim.name));
-      }
-    }
+    // Every claim's write is independent of the others: they go at once, so a takeover of
+    // a dead worker's share costs one round of requests, not three per partition in a row.
+    const outcomes = await Promise.allSettled(
+      this.options.claims.filter((claim) => this.options.roles.includes(claim.role)).map(async (claim) => {
+        const owner = this.draining ? undefined : rendezvousOwner(claim.name, candidates(claim.role));
+        const held = this.held.get(claim.name);
+        if (held) {
+          if (owner !== this.id) {
+            this.unwanted.add(claim.name);
+            if (!this.busy.has(claim.name)) return this.release(claim.name, this.draining ? 'draining' : `rebalanced to ${owner ?? 'nobody'}`);
+          } else this.unwanted.delete(claim.name);
+          return this.renew(held);
+        }
+        if (owner === this.id && leaseIsFree(leases.get(claim.name), this.id, now, liveIds)) return this.acquire(claim.name, leases.get(claim.name));
+      }),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Draining: takes nothing new; the next ticks release every lease not busy. */
@@ -219,7 +220,19 @@ export class ClusterMember {
     return this.holds(name);
   }
 
-  private async renew(held: HeldLease): Promise<void> {
+  /** A renewal in flight per lease: a batch's fence and the heartbeat may renew the same
+   * lease at once, and two writes with the same `_rev` would make one of them look lost. */
+  private readonly renewing = new Map<string, Promise<void>>();
+
+  private renew(held: HeldLease): Promise<void> {
+    const inFlight = this.renewing.get(held.name);
+    if (inFlight) return inFlight;
+    const renewal = this.writeRenewal(held).finally(() => this.renewing.delete(held.name));
+    this.renewing.set(held.name, renewal);
+    return renewal;
+  }
+
+  private async writeRenewal(held: HeldLease): Promise<void> {
     const now = Date.now();
     const result = await putDoc(this.options.db, { _id: leaseDocId(held.name), _rev: held.rev, rd_cluster: 'lease', name: held.name, owner: this.id, epoch: held.epoch, expires: now + this.timing.leaseMs });
     if (!result.ok) {

@@ -12,9 +12,11 @@ import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('member');
 let member: ClusterMember | undefined;
+let other: ClusterMember | undefined;
 
 afterAll(async () => {
   await member?.leave();
+  await other?.leave();
 });
 
 const withConflicts = async (id: string) => (await t.db.scope.get(id, { conflicts: true })) as unknown as LeaseDoc & { _conflicts?: string[] };
@@ -49,5 +51,22 @@ describe('a cluster member', () => {
     expect(retaken).toMatchObject({ owner: member.id });
     expect(retaken.epoch).toBeGreaterThan(1);
     expect(member.holds('partition:3')).toBe(true);
+  });
+
+  it('keeps a lease that a batch\'s fence and the heartbeat renew at the same moment', async () => {
+    await member?.leave();
+    member = undefined;
+    other = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['process'], claims: Array.from({ length: 8 }, (_, n) => ({ name: `partition:${n + 8}`, role: 'process' as const })) });
+    await other.tick();
+    expect(other.held.size, 'a lone worker takes every partition in one heartbeat').toBe(8);
+    const revs = new Map([...other.held.values()].map((l) => [l.name, l.rev]));
+    // Both write the lease with the revision in hand; without one renewal in flight per
+    // lease, the second write is a 409 and the worker drops a lease nobody else wants.
+    const renewed = await Promise.all([other.renewNow('partition:8'), other.renewNow('partition:8'), other.tick(), other.renewNow('partition:9')]);
+    expect(renewed.slice(0, 2)).toEqual([true, true]);
+    expect([...other.held.keys()].sort()).toEqual([...revs.keys()].sort());
+    for (const lease of other.held.values()) expect(lease.rev, lease.name).not.toBe(revs.get(lease.name));
+    const stored = await withConflicts(leaseDocId('partition:8'));
+    expect(stored).toMatchObject({ owner: other.id, epoch: 1, _rev: other.held.get('partition:8')?.rev });
   });
 });
