@@ -17,8 +17,10 @@ import { exitCodes } from './exit-codes.js';
 export interface WorkerParts {
   db: Db;
   registry: SchemaRegistry;
-  /** Its context (extensions, pools) is what the partitions run; it is not started. */
-  runner: QueueRunner;
+  /** Starts a queue whose context (extensions, pools) the partitions run (its own
+   * follower is not used). Called again when the installed extensions change; every
+   * queue it returns is closed by runWorker. */
+  startRunner: () => Promise<QueueRunner>;
   roles: readonly WorkerRole[];
   timing: Partial<ClusterTiming>;
   verbose: boolean;
@@ -44,19 +46,20 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
     ...(accounts.some((a) => a.smtp !== undefined) ? [{ name: 'sender', role: 'send' as const }] : []),
     ...accounts.map((a) => ({ name: `account:${a.name}`, role: 'fetch' as const })),
   ];
-  let partitionQueue: PartitionQueue | undefined;
+  let pq: PartitionQueue | undefined;
   const member = ClusterMember.create({
     db,
     logger: ctx.logger,
     roles,
     claims,
     timing: parts.timing,
-    onAcquired: async (lease) => partitionQueue?.acquired(lease),
-    onLost: (name) => partitionQueue?.lost(name),
+    onAcquired: async (lease) => pq?.acquired(lease),
+    onLost: (name) => pq?.lost(name),
   });
   const level = parts.verbose ? 'info' : 'debug';
-  const pq = new PartitionQueue({
-    ctx: parts.runner.context,
+  let runner = await parts.startRunner();
+  const queue = new PartitionQueue({
+    ctx: runner.context,
     member,
     partitions: clusterLimits.partitions,
     logger: ctx.logger,
@@ -66,8 +69,29 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
       parts.onBatch?.(stats);
     },
   });
-  partitionQueue = pq;
-  ctx.logger.info(`per-key extensions (run per partition): ${pq.workClasses.partitioned.join(', ') || 'none'}; cross-key extensions (one worker at a time): ${pq.workClasses.aggregate.join(', ') || 'none'}`);
+  pq = queue;
+  let lastExtensionCheck = Date.now();
+  /** Between passes (no batch in hand): a new queue when the installed extensions changed,
+   * taking over the held units; a failed start keeps the old one and says so. */
+  const followInstalledExtensions = async (): Promise<void> => {
+    if (!queue.sawExtensionChange && Date.now() - lastExtensionCheck < clusterLimits.extensionCheckMs) return;
+    queue.sawExtensionChange = false;
+    lastExtensionCheck = Date.now();
+    if (!(await runner.installedChanged())) return;
+    let next: QueueRunner;
+    try {
+      next = await parts.startRunner();
+    } catch (err) {
+      ctx.logger.error('the installed extensions changed, but they could not be started; this worker keeps running the previous ones', { error: (err as Error).message });
+      return;
+    }
+    queue.useContext(next.context);
+    const previous = runner;
+    runner = next;
+    await previous.close();
+    ctx.logger.info(`the installed extensions changed: this worker runs ${next.extensions.map((e) => e.declaration.id).join(', ')} now; partitions replay what changed`);
+  };
+  ctx.logger.info(`per-key extensions (run per partition): ${queue.workClasses.partitioned.join(', ') || 'none'}; cross-key extensions (one worker at a time): ${queue.workClasses.aggregate.join(', ') || 'none'}`);
   try {
     await member.tick();
     member.start();
@@ -95,16 +119,21 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
     while (!stopped) {
       let batches = 0;
       try {
-        batches = await pq.pass(stop);
+        batches = await queue.pass(stop);
       } catch (err) {
         // A server away, a request cut off (this process paused): nothing was
         // checkpointed for the failed batch; it is read again from the checkpoint.
         ctx.logger.error('a batch failed; trying again in 5 s', { error: (err as Error).message });
-        pq.rewind();
+        queue.rewind();
         await sleepUnlessStopped(5000, stop);
         continue;
       }
       parts.onIdle?.();
+      try {
+        await followInstalledExtensions();
+      } catch (err) {
+        ctx.logger.warn('could not compare the extensions with the installed ones; trying again later', { error: (err as Error).message });
+      }
       // Nothing new: look again soon (new changes, or partitions taken meanwhile).
       if (batches === 0) await sleepUnlessStopped(Math.min(1000, member.timing.heartbeatMs), stop);
     }
@@ -112,6 +141,7 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
     return exitCodes.ok;
   } finally {
     await member.leave().catch((err: unknown) => ctx.logger.warn('could not leave the cluster cleanly; its leases run out by themselves', { error: (err as Error).message }));
+    await runner.close();
     ctx.logger.info('worker stopped');
   }
 }

@@ -22,6 +22,11 @@ export const clusterLimits = {
    * default): long enough for "raindrop status" to show who died, short enough that
    * restarts do not pile up documents every tick reads. */
   forgetDeadAfterLiveTimes: 24,
+  /** A worker also compares its extensions with the installed ones this often, besides
+   * whenever a batch carries an extension document: a worker that held no partition when
+   * the install passed on the feed would otherwise run the old code (and replay a
+   * partition it takes back to that code) until restarted. One small read. */
+  extensionCheckMs: 30_000,
 } as const;
 
 export interface ClusterTiming {

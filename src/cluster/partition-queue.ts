@@ -8,6 +8,7 @@ import { checkpointSchemaId } from '../queue/checkpoints.js';
 import { queueLimits } from '../queue/limits.js';
 import { type BatchStats, type QueueContext, processBatch } from '../queue/process-batch.js';
 import { isBookkeeping } from '../queue/provenance.js';
+import { extensionSchemaId } from '../queue/load-extensions.js';
 import { type LeaseDoc, type PartitionCheckpointDoc, aggregatesLease, leaseAllowsCommit, leaseDocId, unitCheckpointId } from './documents.js';
 import type { ClusterMember, HeldLease } from './member.js';
 import { partitionOfId } from './partition.js';
@@ -61,11 +62,18 @@ const partitionOfUnit = (name: string): number | undefined => (name.startsWith('
  */
 export class PartitionQueue {
   private readonly state = new Map<string, UnitState>();
-  private readonly classes: Record<WorkClass, { ctx: QueueContext; code: Record<string, string> }>;
+  private classes!: Record<WorkClass, { ctx: QueueContext; code: Record<string, string> }>;
 
   constructor(private readonly options: PartitionQueueOptions) {
-    const split = splitExtensions(options.ctx.ordered);
-    const cls = (ordered: QueueContext['ordered']) => ({ ctx: { ...options.ctx, ordered }, code: Object.fromEntries(ordered.map((e) => [e.declaration.id, e.codeHash])) });
+    this.useContext(options.ctx);
+  }
+
+  /** Runs the next batches with other extensions (the worker started a new queue for
+   * what is installed now), under the same leases and checkpoints: a unit whose
+   * checkpoint names other code replays, as after any edit. Only between passes. */
+  useContext(ctx: QueueContext): void {
+    const split = splitExtensions(ctx.ordered);
+    const cls = (ordered: QueueContext['ordered']) => ({ ctx: { ...ctx, ordered }, code: Object.fromEntries(ordered.map((e) => [e.declaration.id, e.codeHash])) });
     this.classes = { partitioned: cls(split.partitioned), aggregate: cls(split.aggregate) };
   }
 
@@ -77,6 +85,10 @@ export class PartitionQueue {
   private get db(): Db {
     return this.options.ctx.db;
   }
+
+  /** Set when a batch carried an extension document (an install or an edit): the worker
+   * then checks whether its queue runs what is installed. Cleared by the reader. */
+  sawExtensionChange = false;
 
   held(): string[] {
     return [...this.state.keys()].sort();
@@ -197,6 +209,7 @@ export class PartitionQueue {
       const deleted: string[] = [];
       for (const row of batch.rows) {
         if (isBookkeeping(row.id)) continue;
+        if (row.doc?.rd_schema_id === extensionSchemaId) this.sawExtensionChange = true;
         if (workClass === 'partitioned' && !partitions.has(partitionOfId(row.id, this.options.partitions))) continue;
         if (row.deleted) deleted.push(row.id);
         else if (row.doc) docs.push(row.doc);

@@ -1,4 +1,4 @@
-import type { Logger } from '../core/index.js';
+import { type Logger, silentLogger } from '../core/index.js';
 import { type ChangesBatch, type Seq, followChanges } from '../couch/changes-follower.js';
 import { changesPending } from '../couch/changes-pending.js';
 import type { Db } from '../couch/connect.js';
@@ -35,6 +35,8 @@ export interface RunReport {
   written: number;
 }
 
+const installedFingerprint = (stored: readonly QueueExtension[]): string => stored.map((e) => `${e.declaration.id} ${e.codeHash}`).sort().join('\n');
+
 /** A lane: extensions sharing one feed reader from one checkpoint. */
 interface Lane {
   kind: 'incoming' | 'backlog';
@@ -55,6 +57,8 @@ export class QueueRunner {
     private readonly options: QueueOptions,
     private readonly ctx: QueueContext,
     readonly extensions: readonly QueueExtension[],
+    /** The installed extensions this queue was started from (ids and code hashes). */
+    private readonly installed: string,
   ) {}
 
   /** Set once a stop is asked for: the batch in hand is left at the next step of its
@@ -78,7 +82,14 @@ export class QueueRunner {
       throw err;
     }
     const ctx: QueueContext = { db: options.db, registry: options.registry, pool, ordered, logger: options.logger };
-    return new QueueRunner(options, ctx, ordered);
+    return new QueueRunner(options, ctx, ordered, installedFingerprint(stored));
+  }
+
+  /** Whether the extensions installed in the database differ from the ones this queue
+   * started with (an install, an edit, an enable or disable): a worker (src/cluster) then
+   * starts a new queue. One small read of the extension documents. */
+  async installedChanged(): Promise<boolean> {
+    return installedFingerprint(await loadStoredExtensions(this.options.db, silentLogger)) !== this.installed;
   }
 
   /** What a batch needs (the partitioned queue of a worker, src/cluster, runs batches

@@ -5,7 +5,7 @@
  * count messages twice. Real CLI processes, the run's server, real mail.
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,28 @@ describe('serve --worker beside a worker', () => {
       const s = (await status()).schemas;
       return [s['rd.msg.email'] ?? 0, (s['rd.conv.summary'] ?? 0) > 0];
     }, { timeout: 90_000, interval: 1000 }).toEqual([12, true]);
+
+    // An extension installed while both run is run by both, with no restart: each worker
+    // starts a queue with it and its partitions replay the messages they hold.
+    const dir = join(home, 'words');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'words.js'), `export default {
+  id: 'me.words', source_schemas: ['rd.msg.email'], emits: ['me.words'], reads: [], category: 'provider',
+  handler(doc, rd) { rd.emit('me.words', { count: String(doc.subject ?? '').split(/\\s+/).filter(Boolean).length }); },
+};
+`);
+    await writeFile(join(dir, 'me.words.json'), JSON.stringify({
+      id: 'me.words', version: 1, description: 'words of the subject', key_types: ['email'],
+      json_schema: { type: 'object', required: ['count'], additionalProperties: false, properties: { count: { type: 'integer', minimum: 0 } } },
+      examples: { 1: [{ count: 1 }] },
+    }));
+    const installed = await runCli(['init', '--extensions', dir, ...couchArgs()], env);
+    expect(installed.code, installed.stderr).toBe(0);
+    await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 90_000, interval: 1000 }).toBe(12);
+    for (const w of [serve, worker]) expect(w.stderr()).toMatch(/the installed extensions changed: this worker runs .*me\.words/);
+    const errors = await runCli(['errors', '--json', '--ext', 'me.words', ...couchArgs()], env);
+    expect(errors.code, errors.stderr).toBe(0);
+    expect(JSON.parse(errors.stdout)).toMatchObject({ total: 0 });
 
     serve.child.kill('SIGTERM');
     worker.child.kill('SIGTERM');

@@ -67,14 +67,10 @@ async function runAsWorker(ctx: CommandContext, server: OpenServer): Promise<voi
     const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
     try {
       registry.follow();
-      const runner = await QueueRunner.start({ db, registry, logger: ctx.logger });
-      try {
-        await runWorker(ctx, { db, registry, runner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => followBatch(warmer, stats), onIdle: () => warmer.busy(false) }, (member) => {
-          ctx.logger.info(`serving as worker ${member.id} ("raindrop status" shows its partitions)`);
-        });
-      } finally {
-        await runner.close();
-      }
+      const startRunner = () => QueueRunner.start({ db, registry, logger: ctx.logger });
+      await runWorker(ctx, { db, registry, startRunner, roles: ['process', 'fetch', 'send'], timing: {}, verbose: false, onBatch: (stats) => followBatch(warmer, stats), onIdle: () => warmer.busy(false) }, (member) => {
+        ctx.logger.info(`serving as worker ${member.id} ("raindrop status" shows its partitions)`);
+      });
     } finally {
       await registry.close();
     }

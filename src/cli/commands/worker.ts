@@ -6,7 +6,8 @@ import { type ClusterTiming, clusterLimits } from '../../cluster/limits.js';
 import type { Command, CommandContext } from '../command.js';
 import { exitCodes } from '../exit-codes.js';
 import { openDatabase } from '../open-database.js';
-import { openQueue } from '../open-queue.js';
+import { QueueRunner } from '../../queue/queue-runner.js';
+import { SchemaRegistry } from '../../schema/registry.js';
 import { runWorker } from '../run-worker.js';
 
 function parseRoles(value: unknown): WorkerRole[] {
@@ -86,13 +87,21 @@ Examples:
     if (typeof values.drain === 'string') return requestDrain(ctx, values.drain);
     const roles = parseRoles(values.roles);
     const timing = parseTiming(values);
-    const queue = await openQueue(ctx);
+    const { db, release } = await openDatabase(ctx);
     try {
-      return await runWorker(ctx, { db: queue.db, registry: queue.registry, runner: queue.runner, roles, timing, verbose: values.verbose === true }, (member) => {
-        ctx.output.data({ worker: member.id, roles }, `worker ${member.id} (${roles.join(', ')}) joined ${ctx.config.db}`);
-      });
+      const registry = await SchemaRegistry.load(db, { logger: ctx.logger });
+      try {
+        // Schema documents installed while it runs (with new extensions) are used at once.
+        registry.follow();
+        const startRunner = () => QueueRunner.start({ db, registry, logger: ctx.logger });
+        return await runWorker(ctx, { db, registry, startRunner, roles, timing, verbose: values.verbose === true }, (member) => {
+          ctx.output.data({ worker: member.id, roles }, `worker ${member.id} (${roles.join(', ')}) joined ${ctx.config.db}`);
+        });
+      } finally {
+        await registry.close();
+      }
     } finally {
-      await queue.close();
+      await release();
     }
   },
 };
