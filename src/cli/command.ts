@@ -19,7 +19,6 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  summary: string;
   /** Hand-written help: synopsis, options, examples. */
   help: string;
   options: OptionSpecs;

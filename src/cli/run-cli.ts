@@ -3,33 +3,11 @@ import type { Writable } from 'node:stream';
 import { loadConfig } from '../config/index.js';
 import { RaindropError, createLogger, errorCodes, isRaindropError, type LogLevel } from '../core/index.js';
 import { openServer } from '../couch/open-server.js';
-import type { Command, CommandContext, OptionValues } from './command.js';
-import { doctorCommand } from './commands/doctor.js';
-import { initCommand } from './commands/init.js';
-import { serveCommand } from './commands/serve.js';
-import { statusCommand } from './commands/status.js';
-import { urlCommand } from './commands/url.js';
-import { extCommand } from './commands/ext.js';
-import { schemaCommand } from './commands/schema.js';
-import { processCommand } from './commands/process.js';
-import { reprocessCommand } from './commands/reprocess.js';
-import { unprocessCommand } from './commands/unprocess.js';
-import { errorsCommand, retryErrorsCommand } from './commands/errors.js';
-import { importCommand } from './commands/import.js';
-import { accountCommand } from './commands/account.js';
-import { syncCommand } from './commands/sync.js';
-import { markCommand } from './commands/mark.js';
-import { showCommand } from './commands/show.js';
-import { searchCommand } from './commands/search.js';
-import { outboxCommand } from './commands/outbox.js';
-import { sendCommand } from './commands/send.js';
-import { userCommand } from './commands/user.js';
-import { workerCommand } from './commands/worker.js';
+import type { CommandContext, OptionValues } from './command.js';
+import { commandTable } from './command-table.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { globalHelp, globalOptions } from './global-options.js';
 import { createOutput } from './output.js';
-
-export const commands: readonly Command[] = [initCommand, serveCommand, statusCommand, urlCommand, doctorCommand, extCommand, schemaCommand, processCommand, reprocessCommand, unprocessCommand, errorsCommand, retryErrorsCommand, importCommand, accountCommand, syncCommand, markCommand, showCommand, searchCommand, sendCommand, outboxCommand, userCommand, workerCommand];
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -40,13 +18,13 @@ export interface CliIo {
 }
 
 function mainHelp(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
+  const width = Math.max(...commandTable.map((c) => c.name.length));
   return `Raindrop: your mail, in your CouchDB, processed by extensions you can read.
 
 Usage: raindrop <command> [options]
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+${commandTable.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 ${globalHelp}
 
@@ -64,10 +42,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stdout.write(`${mainHelp()}\n`);
       return name === undefined && first.values.help !== true ? exitCodes.usage : exitCodes.ok;
     }
-    const command = commands.find((c) => c.name === name);
-    if (!command) {
+    const entry = commandTable.find((c) => c.name === name);
+    if (!entry) {
       throw new RaindropError(errorCodes.USAGE, `unknown command "${name}"; run "raindrop --help" for the list`);
     }
+    const command = await entry.load();
     let parsed: { values: OptionValues; positionals: string[] };
     try {
       parsed = parseArgs({ args: [...argv], options: { ...globalOptions, ...command.options }, strict: true, allowPositionals: true }) as typeof parsed;

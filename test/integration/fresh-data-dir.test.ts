@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commands } from '../../src/cli/run-cli.js';
+import { commandTable } from '../../src/cli/command-table.js';
 import { type CliResult, runCli, startCli } from '../helpers/run-cli.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
@@ -123,7 +123,7 @@ async function freshRun(index: number, c: Case): Promise<CliResult> {
 describe('every command on a fresh data dir and an empty server', () => {
   it('has a case for every command the CLI offers (serve has its own below)', () => {
     const covered = new Set([...cases.map((c) => c.command), 'serve']);
-    expect(commands.map((c) => c.name).filter((n) => !covered.has(n))).toEqual([]);
+    expect(commandTable.map((c) => c.name).filter((n) => !covered.has(n))).toEqual([]);
   });
 
   it.each(cases.map((c, i) => [c.command, i, c] as const))('%s works as the first command', async (_name, index, c) => {

@@ -19,7 +19,6 @@ const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.
 
 export const accountCommand: Command = {
   name: 'account',
-  summary: 'add, list, remove and test mail accounts',
   help: `Usage:
   raindrop account add NAME --imap-host HOST --user USER [--imap-port PORT]
         [--tls auto|implicit|starttls|none] [--password-env VAR | --password-file FILE]

@@ -18,7 +18,6 @@ const minimumNode = [20, 19] as const;
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check Node, native modules and the CouchDB server',
   help: `Usage: raindrop doctor [--no-server] [--json] [global options]
 
 Checks the Node.js version, that native modules load, that search's SQLite (FTS5)

@@ -6,7 +6,6 @@ import { openDatabase } from '../open-database.js';
 
 export const errorsCommand: Command = {
   name: 'errors',
-  summary: 'count and list documents an extension failed on',
   help: `Usage: raindrop errors [--ext ID] [--all] [--json] [global options]
 
 Counts the rd.core.error records, grouped by extension and kind (exception, timeout,
@@ -58,7 +57,6 @@ function oneLine(text: string): string {
 
 export const retryErrorsCommand: Command = {
   name: 'retry-errors',
-  summary: 'run the failed documents again',
   help: `Usage: raindrop retry-errors [--ext ID] [global options]
 
 Runs each extension again on the documents it failed on; an error is replaced by the

@@ -17,7 +17,6 @@ import { removeExtension, setEnabled } from './ext-manage.js';
 
 export const extCommand: Command = {
   name: 'ext',
-  summary: 'list, check, try, remove, disable and enable extensions',
   help: `Usage:
   raindrop ext list [--json]
   raindrop ext check FILE... [--json]

@@ -8,7 +8,6 @@ import { openDatabase } from '../open-database.js';
 
 export const importCommand: Command = {
   name: 'import',
-  summary: 'import mbox files, Maildir directories and .eml files',
   help: `Usage: raindrop import PATH... [--json] [global options]
 
 Imports mail into raw items, the same way IMAP sync stores it (one item per

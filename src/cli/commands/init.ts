@@ -4,7 +4,6 @@ import { installDatabase } from '../install.js';
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'create the database and install design documents (safe to run again)',
   help: `Usage: raindrop init [global options]
 
 Creates the database (default "raindrop") if it is missing and installs what Raindrop

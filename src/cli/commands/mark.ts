@@ -43,7 +43,6 @@ function parseKey(text: string): RdKey {
 
 export const markCommand: Command = {
   name: 'mark',
-  summary: 'mark messages seen, unseen, flagged, archived or deleted (sent to the server by sync)',
   help: `Usage: raindrop mark --seen|--unseen|--flag|--unflag|--archive|--delete|--undelete KEY... [--json]
        raindrop mark --bulk-sender|--not-bulk-sender ADDRESS... [--json]
 

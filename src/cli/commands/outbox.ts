@@ -16,7 +16,6 @@ const idOf = (text: string | undefined): string => {
 
 export const outboxCommand: Command = {
   name: 'outbox',
-  summary: 'outgoing mail and its state; retry, cancel, flush',
   help: `Usage:
   raindrop outbox [--json]
   raindrop outbox retry MESSAGE-ID

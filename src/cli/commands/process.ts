@@ -8,7 +8,6 @@ import { watchExtensionDirs } from '../watch-extension-dirs.js';
 
 export const processCommand: Command = {
   name: 'process',
-  summary: 'run the extensions until every one is at the head of the feed',
   help: `Usage: raindrop process [--watch] [--ext ID]... [--verbose] [global options]
 
 Runs the installed extensions over the changes feed: up-to-date extensions on new

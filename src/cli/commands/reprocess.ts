@@ -7,7 +7,6 @@ import { extOption, openQueue } from '../open-queue.js';
 
 export const reprocessCommand: Command = {
   name: 'reprocess',
-  summary: 'run extensions again on their sources, even where up to date',
   help: `Usage: raindrop reprocess [--ext ID]... [--key JSON] [global options]
 
 Runs the extensions again on every source document (or only the item --key names),

@@ -11,7 +11,6 @@ import { openDatabase } from '../open-database.js';
 
 export const schemaCommand: Command = {
   name: 'schema',
-  summary: 'list, show, check against and migrate to the installed schemas',
   help: `Usage:
   raindrop schema list [--json]
   raindrop schema show ID [--version N] [--json]

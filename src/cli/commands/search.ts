@@ -21,7 +21,6 @@ function marked(hit: SearchHit): string {
 
 export const searchCommand: Command = {
   name: 'search',
-  summary: 'find messages by words, people, lists, dates and flags',
   help: `Usage:
   raindrop search QUERY [--messages] [--newest] [--limit N] [--offset N] [--json]
   raindrop search --rebuild [QUERY]

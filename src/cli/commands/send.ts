@@ -36,7 +36,6 @@ const messageKeyText = (text: string) => text.replace(/^<|>$/g, '').trim();
 
 export const sendCommand: Command = {
   name: 'send',
-  summary: 'write a message and send it (through the account\'s SMTP server)',
   help: `Usage: raindrop send --to ADDR... [--cc ADDR]... [--bcc ADDR]... [--subject S]
         [--body FILE] [--html FILE] [--attach FILE]... [--reply-to MESSAGE-ID]
         [--forward MESSAGE-ID] [--account NAME] [--from ADDR] [--draft] [--json]

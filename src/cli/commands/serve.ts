@@ -210,7 +210,6 @@ async function runUntilStopped(ctx: CommandContext, parts: Record<string, Promis
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the embedded CouchDB server (or use --couch) until stopped',
   help: `Usage: raindrop serve [--port N] [global options]
 
 Starts the embedded CouchDB-compatible server on 127.0.0.1 (default port 5994; env

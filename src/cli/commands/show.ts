@@ -9,7 +9,6 @@ import { openDatabase } from '../open-database.js';
 
 export const showCommand: Command = {
   name: 'show',
-  summary: 'print what Raindrop derived for a message (by Message-ID)',
   help: `Usage:
   raindrop show MESSAGE-ID [--json]
   raindrop show MESSAGE-ID --schema SCHEMA

@@ -10,7 +10,6 @@ import { clusterStatus, clusterStatusLines } from '../../cluster/cluster-status.
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'show the database and how many documents it holds per schema',
   help: `Usage: raindrop status [--json] [global options]
 
 Prints the server, the database, its document count, the number of documents per

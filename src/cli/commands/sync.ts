@@ -19,7 +19,6 @@ export function parseAge(text: string): number {
 
 export const syncCommand: Command = {
   name: 'sync',
-  summary: 'fetch mail from IMAP accounts and keep flags in step (--watch)',
   help: `Usage: raindrop sync [NAME...] [--folder F]... [--max-age 30d] [--watch] [--json]
 
 Syncs the named accounts (default: every configured one): first sends your changes

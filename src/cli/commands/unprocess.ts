@@ -5,7 +5,6 @@ import { extOption, openQueue } from '../open-queue.js';
 
 export const unprocessCommand: Command = {
   name: 'unprocess',
-  summary: 'remove what extensions derived, and their checkpoints (raw items stay)',
   help: `Usage: raindrop unprocess [--ext ID]... [global options]
 
 Removes every document the extensions derived (their contributions, errors and

@@ -5,7 +5,6 @@ import { exitCodes } from '../exit-codes.js';
 
 export const urlCommand: Command = {
   name: 'url',
-  summary: 'print the URL of the CouchDB in use',
   help: `Usage: raindrop url [--credentials] [--json] [global options]
 
 Prints the URL of the configured CouchDB, or of the embedded server that a running

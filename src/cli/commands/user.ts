@@ -35,7 +35,6 @@ async function grantDatabase(couch: Couch, db: string): Promise<void> {
 
 export const userCommand: Command = {
   name: 'user',
-  summary: 'add or remove the web app\'s logins (members: read mail, write only user state)',
   help: `Usage: raindrop user add NAME [--password-file FILE]
        raindrop user remove NAME
 

@@ -53,7 +53,6 @@ async function requestDrain(ctx: CommandContext, id: string): Promise<number> {
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'run as one of several workers sharing a (clustered) CouchDB',
   help: `Usage: raindrop worker [--roles process,fetch,send] [global options]
        raindrop worker --drain WORKER-ID
 
