@@ -155,6 +155,8 @@ describe('schemas in CouchDB', () => {
       ['redos in patternProperties', { ...base, json_schema: { type: 'object', patternProperties: { '(a*)*b': {} } } }, /exponential time/],
       ['$data', { ...base, json_schema: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer', maximum: { $data: '1/a' } } } } }, /does not compile/],
       ['unknown keyword', { ...base, json_schema: { type: 'object', requierd: ['x'] } }, /does not compile.*requierd/],
+      ['not JSON Schema', { ...base, json_schema: { type: 'object', required: 'name' } }, /does not compile: schema is invalid: data\/required must be array/],
+      ['not JSON Schema in an older version', { ...base, previous_json_schemas: { 1: { type: 'object', minProperties: -1 } } }, /v1 does not compile: schema is invalid/],
     ];
     for (const [name, def, message] of cases) {
       expect(() => compileDefinition(def), name).toThrow(message);
