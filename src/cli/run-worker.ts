@@ -9,6 +9,7 @@ import { allPartitions } from '../cluster/partition.js';
 import { watchAccount } from '../protocols/imap/watch.js';
 import { Sender } from '../protocols/smtp/sender.js';
 import type { QueueRunner } from '../queue/queue-runner.js';
+import { runRetryRequests } from '../queue/retry-requests.js';
 import type { BatchStats } from '../queue/process-batch.js';
 import type { SchemaRegistry } from '../schema/registry.js';
 import type { CommandContext } from './command.js';
@@ -68,6 +69,8 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
       ctx.logger[level](`batch on ${units.join(',')}: ${changes} changes, ${stats.ran} ran, ${stats.written} written`);
       parts.onBatch?.(stats);
     },
+    // With every extension (not only the cross-key ones): a retry is asked per extension.
+    afterAggregatesBatch: async (docs) => void (await runRetryRequests(runner.context, docs)),
   });
   pq = queue;
   let lastExtensionCheck = Date.now();

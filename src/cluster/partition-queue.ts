@@ -41,6 +41,10 @@ export interface PartitionQueueOptions {
   onBatch?: (info: { units: string[]; stats: BatchStats; changes: number }) => void;
   /** A batch with work for this worker begins (for --verbose and tests). */
   onBatchStart?: (info: { units: string[]; changes: number }) => void;
+  /** After a batch of the aggregates unit is written (before its checkpoint), with its documents: that unit reads
+   * the whole feed on one worker at a time, so what must happen once per change of the
+   * whole database (retry requests) happens there, between its batches. */
+  afterAggregatesBatch?: (docs: readonly CouchDoc[]) => Promise<void>;
 }
 
 const partitionOfUnit = (name: string): number | undefined => (name.startsWith('partition:') ? Number(name.slice(10)) : undefined);
@@ -233,6 +237,9 @@ export class PartitionQueue {
           if (s && this.sameCode(workClass, s.code)) s.since = batch.lastSeq;
         }
       } else {
+        // Before the checkpoint, as in the single queue: a request is deleted once done, so
+        // a crash in between leaves it on the feed for the next owner.
+        if (workClass === 'aggregate' && this.options.member.holds(aggregatesLease)) await this.options.afterAggregatesBatch?.(docs);
         await this.commit(workClass, units, batch.lastSeq, epochs);
       }
       this.options.onBatch?.({ units, stats, changes: batch.rows.length });

@@ -14,6 +14,7 @@ import { getDoc } from '../../src/couch/bulk-get.js';
 import { useDatabase } from '../../src/couch/connect.js';
 import { ensureDatabase, destroyDatabase } from '../../src/couch/ensure-database.js';
 import { messageKey } from '../../src/protocols/message-key.js';
+import { applyUserItem } from '../../couchapp/app/src/data/user-state.js';
 import { messageFiles, spamAssassinDir } from '../helpers/corpus.js';
 import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
@@ -94,12 +95,19 @@ describe('serve --worker beside a worker', () => {
     }, { timeout: 90_000, interval: 1000 }).toEqual([12, true]);
 
     // An extension installed while both run is run by both, with no restart: each worker
-    // starts a queue with it and its partitions replay the messages they hold.
+    // starts a queue with it and its partitions replay the messages they hold. It fails
+    // on one message until that message is flagged (a test of retry requests).
+    const key = messageKey(await readFile(files[0] as string));
+    if (!key.ok) throw new Error(key.reason);
+    const target = key.key[1];
     const dir = join(home, 'words');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'words.js'), `export default {
-  id: 'me.words', source_schemas: ['rd.msg.email'], emits: ['me.words'], reads: [], category: 'provider',
-  handler(doc, rd) { rd.emit('me.words', { count: String(doc.subject ?? '').split(/\\s+/).filter(Boolean).length }); },
+  id: 'me.words', source_schemas: ['rd.msg.email'], emits: ['me.words'], reads: ['rd.msg.flagged'], category: 'provider',
+  handler(doc, rd) {
+    if (doc.rd_key[1] === ${JSON.stringify(target)} && rd.open(doc.rd_key, 'rd.msg.flagged')?.flagged !== true) throw new Error('not flagged yet');
+    rd.emit('me.words', { count: String(doc.subject ?? '').split(/\\s+/).filter(Boolean).length });
+  },
 };
 `);
     await writeFile(join(dir, 'me.words.json'), JSON.stringify({
@@ -109,11 +117,24 @@ describe('serve --worker beside a worker', () => {
     }));
     const installed = await runCli(['init', '--extensions', dir, ...couchArgs()], env);
     expect(installed.code, installed.stderr).toBe(0);
-    await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 90_000, interval: 1000 }).toBe(12);
+    await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 90_000, interval: 1000 }).toBe(11);
     for (const w of [serve, worker]) expect(w.stderr()).toMatch(/the installed extensions changed: this worker runs .*me\.words/);
-    const errors = await runCli(['errors', '--json', '--ext', 'me.words', ...couchArgs()], env);
-    expect(errors.code, errors.stderr).toBe(0);
-    expect(JSON.parse(errors.stdout)).toMatchObject({ total: 0 });
+    const errorsOf = async () => {
+      const r = await runCli(['errors', '--json', '--ext', 'me.words', ...couchArgs()], env);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { total: number }).total;
+    };
+    await expect.poll(errorsOf, { timeout: 30_000, interval: 1000 }).toBe(1);
+
+    // Flagged, then retried as the web app's admin asks: a request document, which the
+    // worker holding the aggregates acts on and deletes.
+    expect((await runCli(['mark', '--flag', target, ...couchArgs()], env)).code).toBe(0);
+    const request = applyUserItem(undefined, ['ext', 'me.words'], 'rd.core.retry-request', { requested_at: new Date().toISOString() });
+    expect((await t.db.scope.insert(request as never)).ok).toBe(true);
+    await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 60_000, interval: 1000 }).toBe(12);
+    await expect.poll(async () => getDoc(t.db, docIdFor(['ext', 'me.words'], 'rd.core.retry-request')), { timeout: 30_000 }).toBeUndefined();
+    expect(await errorsOf()).toBe(0);
+    expect(serve.stderr() + worker.stderr()).toMatch(/retried the errors of me\.words \(asked in the web app\): 1 runs, 0 still failing/);
 
     serve.child.kill('SIGTERM');
     worker.child.kill('SIGTERM');
