@@ -54,6 +54,9 @@ export interface PartitionCheckpointDoc {
   seq?: Seq;
   /** Extension id -> code hash the partition was processed with up to `seq`. */
   code: Record<string, string>;
+  /** Extensions whose code changed and whose replay of this unit has not yet removed the
+   * outputs the new code no longer makes (kept here so a crash does not forget them). */
+  replaced?: string[];
 }
 
 export const workerDocId = (worker: string) => `${coordinationPrefix}worker!${worker}`;

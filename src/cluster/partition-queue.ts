@@ -8,11 +8,12 @@ import { checkpointSchemaId } from '../queue/checkpoints.js';
 import { queueLimits } from '../queue/limits.js';
 import { type BatchStats, type QueueContext, processBatch } from '../queue/process-batch.js';
 import { isBookkeeping } from '../queue/provenance.js';
+import { removeUnvisitedOutputs } from '../queue/stale-outputs.js';
 import { extensionSchemaId } from '../queue/load-extensions.js';
 import { type LeaseDoc, type PartitionCheckpointDoc, aggregatesLease, leaseAllowsCommit, leaseDocId, unitCheckpointId } from './documents.js';
 import type { ClusterMember, HeldLease } from './member.js';
 import { partitionOfId } from './partition.js';
-import { splitExtensions } from './work-classes.js';
+import { editedExtensions, splitExtensions } from './work-classes.js';
 
 type WorkClass = 'partitioned' | 'aggregate';
 
@@ -31,6 +32,8 @@ interface UnitState {
   /** The position in the stored checkpoint. */
   storedSince: Seq | undefined;
   code: Record<string, string>;
+  /** Edited extensions whose stale outputs this unit still has to remove (see documents.ts). */
+  replaced: string[];
 }
 
 export interface PartitionQueueOptions {
@@ -114,11 +117,12 @@ export class PartitionQueue {
         epoch: lease.epoch,
         ...(stored?.seq === undefined ? {} : { seq: stored.seq }),
         code: stored?.code ?? {},
+        ...(stored?.replaced?.length ? { replaced: stored.replaced } : {}),
       };
       // A stale owner may write between the read and this write: read again.
       const result = await putDoc(this.db, next);
       if (result.ok) {
-        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code });
+        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code, replaced: next.replaced ?? [] });
         return;
       }
       if (attempt >= 5) throw new Error(`the checkpoint of ${lease.name} keeps changing under this worker`);
@@ -141,8 +145,11 @@ export class PartitionQueue {
     const groups = new Map<string, { workClass: WorkClass; since: Seq | undefined; units: string[]; epochs: Map<string, number> }>();
     for (const s of this.state.values()) {
       // Code other than what it was processed with: the unit replays from the start
-      // (provenance skips whatever is up to date).
-      const since = this.sameCode(s.workClass, s.code) ? s.since : undefined;
+      // (provenance skips whatever is up to date), and then removes what the edited
+      // extensions' old code made and the new code does not.
+      const same = this.sameCode(s.workClass, s.code);
+      if (!same) s.replaced = editedExtensions(s.code, this.classes[s.workClass].code, s.replaced);
+      const since = same ? s.since : undefined;
       const key = `${s.workClass} ${JSON.stringify(since ?? null)}`;
       const group = groups.get(key) ?? { workClass: s.workClass, since, units: [] as string[], epochs: new Map<string, number>() };
       group.units.push(s.unit);
@@ -156,6 +163,10 @@ export class PartitionQueue {
     try {
     for (const group of groups.values()) {
       if (stopped) break;
+      // Stopped before the head (a stop, a refused batch, units lost): no replay ended.
+      let cut = false;
+      // Units left out of some batch (lost, or about to be handed over) did not replay all of it.
+      const skipped = new Set<string>();
       const follower = followChanges(this.db, {
         until: 'head',
         ...(group.since === undefined ? {} : { since: group.since }),
@@ -168,7 +179,9 @@ export class PartitionQueue {
           // taken again meanwhile starts from its own checkpoint, not from this reader's
           // position (it would skip the rows in between).
           const active = group.units.filter((u) => this.state.get(u)?.epoch === group.epochs.get(u) && member.holds(u) && !member.unwanted.has(u));
+          for (const u of group.units) if (!active.includes(u)) skipped.add(u);
           if (active.length === 0) {
+            cut = true;
             void follower.stop();
             return;
           }
@@ -180,15 +193,20 @@ export class PartitionQueue {
               const s = this.state.get(u);
               if (s) s.since = s.storedSince;
             }
+            cut = true;
             void follower.stop();
             return;
           }
           if (outcome === 'worked') batches++;
-          if (stopped) void follower.stop();
+          if (stopped) {
+            cut = true;
+            void follower.stop();
+          }
         },
       });
       const offFollower = onStop(stop, () => void follower.stop());
       await follower.done.finally(offFollower);
+      if (!stopped && !cut) await this.removeReplacedOutputs(group.workClass, group.units.filter((u) => !skipped.has(u)), group.epochs);
     }
     } finally {
       offStop();
@@ -290,7 +308,7 @@ export class PartitionQueue {
     await Promise.all(held.map(async (u) => {
       const s = this.state.get(u);
       if (!s) return;
-      const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code };
+      const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code, ...(s.replaced.length > 0 ? { replaced: s.replaced } : {}) };
       const result = await putDoc(this.db, doc);
       if (!result.ok) return this.refuse(u, 'its checkpoint was rewritten by a newer owner (409)');
       s.rev = result.rev;
@@ -298,6 +316,26 @@ export class PartitionQueue {
       s.storedSince = seq;
       s.code = code;
     }));
+  }
+
+  /** After a reader reached the head: units that replayed edited extensions under the
+   * new code (and are still held under the same epoch) remove the outputs of sources the
+   * new code no longer visits, in their own partition, then record that in their
+   * checkpoint. */
+  private async removeReplacedOutputs(workClass: WorkClass, units: readonly string[], epochs: ReadonlyMap<string, number>): Promise<void> {
+    const cls = this.classes[workClass];
+    for (const u of units) {
+      const s = this.state.get(u);
+      if (!s || s.replaced.length === 0 || s.epoch !== epochs.get(u) || !this.sameCode(workClass, s.code) || s.storedSince === undefined) continue;
+      if ((await this.fenceHolds([u], epochs)).length === 0) continue;
+      const ofSource = s.partition === undefined ? undefined : (id: string) => partitionOfId(id, this.options.partitions) === s.partition;
+      for (const ext of cls.ctx.ordered.filter((e) => s.replaced.includes(e.declaration.id))) {
+        const removed = await removeUnvisitedOutputs(cls.ctx, ext, ofSource);
+        if (removed > 0) this.options.logger.info(`removed ${removed} outputs of ${ext.declaration.id} that its new code no longer makes (${u})`);
+      }
+      s.replaced = [];
+      await this.commit(workClass, [u], s.storedSince, epochs);
+    }
   }
 
   private refuse(unit: string, why: string): void {

@@ -7,14 +7,15 @@ import { bookkeepingId } from './provenance.js';
 /**
  * After a replay of an extension's new code, every source it still applies to carries
  * the new code hash in its provenance. Entries still at an older hash belong to sources
- * the new code no longer visits: their outputs are removed.
+ * the new code no longer visits: their outputs are removed. `ofSource` narrows it to
+ * the sources one worker's partition replayed (src/cluster).
  */
-export async function removeUnvisitedOutputs(ctx: QueueContext, ext: QueueExtension): Promise<number> {
+export async function removeUnvisitedOutputs(ctx: Pick<QueueContext, 'db'>, ext: QueueExtension, ofSource: (id: string) => boolean = () => true): Promise<number> {
   const id = ext.declaration.id;
   const rows = (await callCouch(ctx.db.couch, `finding stale outputs of ${id}`, () =>
     ctx.db.scope.view('rd_queue', 'provenance_by_extension', { startkey: [id], endkey: [id, {}] }),
   )) as unknown as { rows: Array<{ key: [string, string]; value: string }> };
-  const stale = rows.rows.filter((r) => r.key[1] !== ext.codeHash).map((r) => r.value);
+  const stale = rows.rows.filter((r) => r.key[1] !== ext.codeHash && ofSource(r.value)).map((r) => r.value);
   if (stale.length === 0) return 0;
   return removeExtensionOutputs(ctx, id, stale);
 }

@@ -136,6 +136,24 @@ describe('serve --worker beside a worker', () => {
     expect(await errorsOf()).toBe(0);
     expect(serve.stderr() + worker.stderr()).toMatch(/retried the errors of me\.words \(asked in the web app\): 1 runs, 0 still failing/);
 
+    // Edited to read another kind of document, which these messages do not have: the
+    // workers replay it, it visits nothing, and the documents its old code made from
+    // the parsed messages are removed by each worker in its own partitions.
+    await writeFile(join(dir, 'words.js'), `export default {
+  id: 'me.words', source_schemas: ['rd.attach.file'], emits: ['me.words'], reads: [], category: 'provider',
+  handler(doc, rd) { rd.emit('me.words', { count: 0 }); },
+};
+`);
+    const edited = await runCli(['init', '--extensions', dir, ...couchArgs()], env);
+    expect(edited.code, edited.stderr).toBe(0);
+    await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 90_000, interval: 1000 }).toBe(0);
+    await expect.poll(() => serve.stderr() + worker.stderr(), { timeout: 10_000 }).toMatch(/removed \d+ outputs of me\.words that its new code no longer makes/);
+    // Each unit's checkpoint no longer lists the edit as pending.
+    await expect.poll(async () => {
+      const checkpoints = await t.db.scope.list({ startkey: 'rk!checkpoint!', endkey: 'rk!checkpoint!\ufff0', include_docs: true });
+      return checkpoints.rows.filter((r) => (r.doc as { replaced?: string[] } | undefined)?.replaced?.length).map((r) => r.id);
+    }, { timeout: 30_000 }).toEqual([]);
+
     serve.child.kill('SIGTERM');
     worker.child.kill('SIGTERM');
     expect(await serve.exited, serve.stderr().slice(-2000)).toBe(0);

@@ -4,7 +4,7 @@ import { bookkeepingId } from '../../src/queue/provenance.js';
 import { type LeaseDoc, leaseAllowsCommit, leaseIsFree, takenLease } from '../../src/cluster/documents.js';
 import { allPartitions, partitionOfId, stableHash32 } from '../../src/cluster/partition.js';
 import { ownedBy, rendezvousOwner } from '../../src/cluster/rendezvous.js';
-import { splitExtensions } from '../../src/cluster/work-classes.js';
+import { editedExtensions, splitExtensions } from '../../src/cluster/work-classes.js';
 import type { QueueExtension } from '../../src/queue/extension-set.js';
 
 const keys = Array.from({ length: 2000 }, (_, i) => ['email', `<m${i}@example.org>`] as const);
@@ -116,5 +116,16 @@ describe('work classes', () => {
     const split = splitExtensions(ordered);
     expect(split.partitioned.map((e) => e.declaration.id)).toEqual(['email', 'body']);
     expect(split.aggregate.map((e) => e.declaration.id)).toEqual(['reader', 'identities', 'thread', 'conversation', 'outgoing']);
+  });
+});
+
+describe('edited extensions of a unit', () => {
+  it('are those run with other code now, kept until their stale outputs are removed', () => {
+    const before = { a: 'h1', b: 'h2', gone: 'h3' };
+    // b edited; c new (no outputs of old code); "gone" disabled (keeps what it made).
+    expect(editedExtensions(before, { a: 'h1', b: 'h9', c: 'h4' }, [])).toEqual(['b']);
+    // Edited again before the replay ended: still pending once, with what was pending.
+    expect(editedExtensions({ a: 'h1', b: 'h9' }, { a: 'h5', b: 'h9' }, ['b'])).toEqual(['a', 'b']);
+    expect(editedExtensions(before, before, [])).toEqual([]);
   });
 });
