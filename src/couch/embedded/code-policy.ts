@@ -26,6 +26,9 @@ export interface CodePolicy {
   refuseWrite(doc: unknown): string | undefined;
   /** Why this view of a stored design document may not run, or undefined when it may. */
   refuseView(view: unknown): string | undefined;
+  /** Whether this function text (a map or reduce function, or a built-in reduce name) is
+   * one of Raindrop's own: the view engine compiles no other. */
+  trustsFunction(source: string): boolean;
 }
 
 export function createCodePolicy(trusted: readonly TrustedDesignDoc[]): CodePolicy {
@@ -64,6 +67,9 @@ export function createCodePolicy(trusted: readonly TrustedDesignDoc[]): CodePoli
         return `this view is not one of Raindrop's own (run "raindrop init" to install them): the embedded server runs no other code from the database`;
       }
       return undefined;
+    },
+    trustsFunction(source) {
+      return trustedFunctions.has(source);
     },
   };
 }

@@ -88,7 +88,8 @@ function inSlices(db: unknown, bulkDocs: Method, request: { docs?: unknown[] } |
   return undefined;
 }
 
-/** Installs the guards on a PouchDB class that already has pouchdb-mapreduce. */
+/** Installs the guards on a PouchDB class that already has its map/reduce plugin
+ * (view-engine.ts). */
 export function installPouchGuards(PouchDB: PouchDBClass, policy: CodePolicy): void {
   const bulkDocs = PouchDB.prototype.bulkDocs as Method;
   const query = PouchDB.prototype.query as Method;
