@@ -8,7 +8,7 @@ import type { CheckOutcome, SchemaRegistry } from '../schema/registry.js';
 import { BatchWriter } from './batch-writer.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
-import { prefetchAttachments } from './prefetch.js';
+import { prefetchAttachments, readsAtSourceKeys } from './prefetch.js';
 import { dependentsOf } from './dependents.js';
 import { type ProvenanceEntry, bookkeepingId, isBookkeeping, sourceHash } from './provenance.js';
 
@@ -143,7 +143,8 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     }
     await prefetchAttachments(ctx.db, writer, toRun.map((t) => t.doc));
     const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
-    const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services);
+    const preload = readsAtSourceKeys(ctx.registry, ext.declaration.reads, toRun.map((t) => t.doc));
+    const results = await ctx.pool.run(id, upgraded.map((u, i) => (u.ok ? u.doc : (toRun[i] as { doc: CouchDoc }).doc)), services, preload);
     const checks = await checkOutputs(ctx.registry, ext, results);
     const later: JsonValue[] = [];
     // The error document is needed only where there is or was a failure.

@@ -5,6 +5,7 @@
  */
 import type { FailureKind } from './types.js';
 import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
+import { type KnownAnswers, answerKnown } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
 import type { SandboxLimits } from './limits.js';
@@ -14,6 +15,8 @@ import { runStd } from './mime.js';
 interface Slot {
   worker: IsolateWorker;
   jobId: number;
+  /** What the current job's caller answered ahead (known-answers.ts). */
+  known?: KnownAnswers | undefined;
   busy: boolean;
 }
 
@@ -31,7 +34,14 @@ let stopping = false;
 const send = (message: FromChild) => process.send?.(message);
 
 function hostCallFor(slot: () => Slot) {
-  return (op: string, argsJson: string | Uint8Array) =>
+  return (op: string, argsJson: string | Uint8Array) => {
+    const known = typeof argsJson === 'string' ? answerKnown(slot().known, op, argsJson) : undefined;
+    return known !== undefined ? Promise.resolve(known) : hostCall(slot, op, argsJson);
+  };
+}
+
+function hostCall(slot: () => Slot, op: string, argsJson: string | Uint8Array) {
+  return (
     // rd.std helpers (MIME parsing, HTML to text, sanitizing) are answered here, in the
     // pool process: they need npm modules the isolate cannot load, and no database.
     op.startsWith('std.') ? runStd(op, argsJson) : new Promise<string | ArrayBuffer | null>((resolve, reject) => {
@@ -44,7 +54,8 @@ function hostCallFor(slot: () => Slot) {
         return copy.copyInto({ release: true }) as ArrayBuffer;
       }
       return value;
-    });
+    })
+  );
 }
 
 async function newWorker(slot: () => Slot): Promise<IsolateWorker> {
@@ -89,6 +100,7 @@ function pump(): void {
     if (!job) return;
     slot.busy = true;
     slot.jobId = job.jobId;
+    slot.known = job.known;
     runJob(slot, job)
       .then((results) => send({ type: 'done', jobId: job.jobId, results }))
       .catch((err: unknown) => send({ type: 'fatal', message: `job ${job.jobId}: ${(err as Error).message}` }))

@@ -4,6 +4,7 @@ import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type Json
 import { compiledEntry } from '../core/entry-points.js';
 import { checkAttachment, checkOpen, checkQuery, filterQueryResult } from './capabilities.js';
 import { checkDeclaration } from './declaration.js';
+import { type KnownAnswers, knownAnswers } from './known-answers.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
 import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension } from './types.js';
@@ -22,8 +23,10 @@ export interface SandboxPool {
   readonly extensions: readonly LoadedExtension[];
   /** Times the child process died and was restarted. */
   readonly restarts: number;
-  /** Runs an extension's handler on documents; one result per document, in order. */
-  run(extensionId: string, docs: readonly Record<string, unknown>[], services: HostServices): Promise<DocResult[]>;
+  /** Runs an extension's handler on documents; one result per document, in order.
+   * \`preload\`: documents the handler will likely open, asked of \`services\` once up front
+   * and answered inside the pool process (schemas outside its \`reads\` are left out). */
+  run(extensionId: string, docs: readonly Record<string, unknown>[], services: HostServices, preload?: ReadonlyArray<{ key: RdKey; schemaId: string }>): Promise<DocResult[]>;
   /** Runs an extension's later_handler once with the values collected by rd.later. */
   runLater(extensionId: string, values: readonly JsonValue[], services: HostServices): Promise<DocResult>;
   close(): Promise<void>;
@@ -37,6 +40,7 @@ interface Job {
   /** Ids of the documents given to this call: their attachments may be read. */
   givenIds: ReadonlySet<string>;
   services: HostServices;
+  known?: KnownAnswers;
   resolve: (results: unknown[]) => void;
   reject: (error: Error) => void;
 }
@@ -166,7 +170,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
 
   const sendJob = (job: Job) => {
     jobs.set(job.jobId, job);
-    send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs });
+    send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs, ...(job.known ? { known: job.known } : {}) });
   };
 
   /** Moves work to the child: suspects first and alone, then everything else. */
@@ -212,6 +216,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           break;
         }
         case 'myIdentities':
+          asksIdentities.add(job.codeHash);
           value = JSON.stringify(await job.services.myIdentities());
           break;
         default:
@@ -223,8 +228,10 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     }
   };
 
-  const submit = (codeHash: string, mode: Job['mode'], docs: string[], givenIds: ReadonlySet<string>, services: HostServices) =>
-    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, givenIds, services, resolve, reject }));
+  const submit = (codeHash: string, mode: Job['mode'], docs: string[], givenIds: ReadonlySet<string>, services: HostServices, known?: KnownAnswers) =>
+    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, givenIds, services, ...(known ? { known } : {}), resolve, reject }));
+  /** Extensions (by code hash) that called rd.myIdentities(): their jobs carry the answer. */
+  const asksIdentities = new Set<string>();
 
   const find = (extensionId: string) => {
     const ext = extensions.find((e) => e.declaration?.id === extensionId);
@@ -247,15 +254,16 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     get restarts() {
       return restarts;
     },
-    async run(extensionId, docs, services) {
+    async run(extensionId, docs, services, preload = []) {
       const ext = find(extensionId);
       if (docs.length === 0) return [];
+      const known = await knownAnswers(ext.declaration, services, preload, asksIdentities.has(ext.codeHash));
       const texts = docs.map((d) => JSON.stringify(d));
       const givenIds = new Set(docs.flatMap((d) => (typeof d._id === 'string' ? [d._id] : [])));
       // Spread a batch over every isolate, but not in slivers smaller than is worth a call.
       const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
       const parts: Promise<unknown[]>[] = [];
-      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services));
+      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services, known));
       return (await Promise.all(parts)).flat().map((raw) => toDocResult(raw, ext.declaration));
     },
     async runLater(extensionId, values, services) {

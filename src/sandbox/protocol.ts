@@ -1,5 +1,6 @@
 /** Messages between the pool (parent) and its child process. */
 import type { RawDeclaration } from './declaration.js';
+import type { KnownAnswers } from './known-answers.js';
 import type { SandboxLimits } from './limits.js';
 
 export interface PoolTestHooks {
@@ -11,7 +12,7 @@ export interface PoolTestHooks {
 
 export type ToChild =
   | { type: 'init'; sources: Array<{ origin: string; code: string; codeHash: string }>; limits: SandboxLimits; size: number; testHooks: PoolTestHooks }
-  | { type: 'job'; jobId: number; codeHash: string; mode: 'run' | 'later'; docs: string[] }
+  | { type: 'job'; jobId: number; codeHash: string; mode: 'run' | 'later'; docs: string[]; known?: KnownAnswers }
   | { type: 'reply'; callId: number; ok: true; value: string | Uint8Array | null }
   | { type: 'reply'; callId: number; ok: false; message: string }
   | { type: 'stop' };

@@ -55,6 +55,21 @@ describe('sandbox pool', () => {
     expect(services.calls.filter((c) => c.startsWith('open'))).toHaveLength(120);
   });
 
+  it('answers preloaded opens inside the pool process, with the same results, and sends the rest to the host', async () => {
+    const stored = { 'rc!email.ImRvYzMi!rd.msg.other': { value: 'three' }, 'rc!email.ImRvYzgwIg!rd.msg.other': { value: 'eighty' } };
+    const docs = Array.from({ length: 120 }, (_, i) => sourceDoc(i));
+    const plain = await pool.run('test.subjects', docs, fixtureServices(stored));
+    const services = fixtureServices(stored);
+    // The first 60 preloaded, and a schema the extension may not read, which is left out.
+    const preload = [...docs.slice(0, 60).map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' })), { key: ['email', 'doc80'] as [string, string], schemaId: 'rd.msg.secret' }];
+    const results = await pool.run('test.subjects', docs, services, preload);
+    expect(results).toEqual(plain);
+    expect(results[3]).toMatchObject({ ok: true, emits: [{ fields: { other: 'three' } }] });
+    expect(results[80]).toMatchObject({ ok: true, emits: [{ fields: { other: 'eighty' } }] });
+    // One call for the 60 preloaded (the refused schema not among them), one per other document.
+    expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:60', ...Array.from({ length: 60 }, () => 'open:1')]);
+  });
+
   it('runs later_handler with the collected values', async () => {
     const result = await pool.runLater('test.subjects', [1, 2, 3], fixtureServices());
     expect(result).toMatchObject({ ok: true, emits: [{ schemaId: 'rd.msg.summary', key: ['summary', 'all'], fields: { total: 6 } }] });
