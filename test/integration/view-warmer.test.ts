@@ -35,7 +35,8 @@ afterAll(async () => {
 describe('the view warmer', () => {
   it('brings the app\'s indexes up to date after the queue\'s writes', async () => {
     await t.db.scope.insert(link(0));
-    expect(await indexed(), 'stale=ok does not update the index by itself').toBe(0);
+    // (CouchDB 3 may build it in the background, its "ken" indexer; the embedded server never does.)
+    if (t.embedded) expect(await indexed(), 'stale=ok does not update the index by itself').toBe(0);
     warmer = startViewWarmer(t.db, silentLogger, { quietMs: 50 });
     warmer.poke();
     // The queue has not said it is at the head of the feed yet: nothing is built.
@@ -57,7 +58,9 @@ describe('the view warmer', () => {
     warmer.poke();
     await new Promise((r) => setTimeout(r, 300));
     expect(warmer.rounds).toBe(2);
-    expect(await indexed()).toBe(2);
+    // CouchDB 3 also builds indexes in the background (its "ken" indexer), so only the
+    // embedded server shows that nothing asked for a build meanwhile.
+    if (t.embedded) expect(await indexed()).toBe(2);
     warmer.busy(false);
     await expect.poll(() => warmer?.rounds, { timeout: 30_000 }).toBe(3);
     expect(await indexed()).toBe(3);
