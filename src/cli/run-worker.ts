@@ -47,15 +47,18 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
     ...(accounts.some((a) => a.smtp !== undefined) ? [{ name: 'sender', role: 'send' as const }] : []),
     ...accounts.map((a) => ({ name: `account:${a.name}`, role: 'fetch' as const })),
   ];
-  let pq: PartitionQueue | undefined;
+  // The member and the partition queue need each other (leases drive the queue, the queue
+  // fences its commits with the member), so the member's callbacks reach the queue through
+  // this binding, set once the queue exists; no lease is acquired before member.tick() below.
+  let queueOfMember: PartitionQueue | undefined;
   const member = ClusterMember.create({
     db,
     logger: ctx.logger,
     roles,
     claims,
     timing: parts.timing,
-    onAcquired: async (lease) => pq?.acquired(lease),
-    onLost: (name) => pq?.lost(name),
+    onAcquired: async (lease) => queueOfMember?.acquired(lease),
+    onLost: (name) => queueOfMember?.lost(name),
   });
   const level = parts.verbose ? 'info' : 'debug';
   let runner = await parts.startRunner();
@@ -72,7 +75,7 @@ export async function runWorker(ctx: CommandContext, parts: WorkerParts, onJoine
     // With every extension (not only the cross-key ones): a retry is asked per extension.
     afterAggregatesBatch: async (docs) => void (await runRetryRequests(runner.context, docs)),
   });
-  pq = queue;
+  queueOfMember = queue;
   let lastExtensionCheck = Date.now();
   /** Between passes (no batch in hand): a new queue when the installed extensions changed,
    * taking over the held units; a failed start keeps the old one and says so. */

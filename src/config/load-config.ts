@@ -179,25 +179,8 @@ export function corpusDirSetting(env: Readonly<Record<string, string | undefined
   return resolve(env.RAINDROP_CORPUS_DIR ?? join(projectRoot, '..', 'shared', 'corpus'));
 }
 
-/** How many messages the search benchmark indexes: RAINDROP_BENCH_SEARCH_MESSAGES,
- * default 15,000 (the issue's ask: openwrt-devel, cake and SpamAssassin hold 14,914, the
- * nasty set the rest; bench/real-message-files.ts). The queue
- * must derive every message first, which is what takes the time on a small machine. */
-export function searchBenchMessagesSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): number {
-  const n = Number(env.RAINDROP_BENCH_SEARCH_MESSAGES ?? 15_000);
-  return Number.isInteger(n) && n > 0 ? n : 15_000;
-}
-
 /** Where the Apache CouchDB release with couchdb-up is (the cluster benchmark starts its
  * own nodes): RAINDROP_COUCHDB_RELEASE, default the sibling ../shared/couchdb. */
 export function couchdbReleaseSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
   return resolve(env.RAINDROP_COUCHDB_RELEASE ?? join(projectRoot, '..', 'shared', 'couchdb'));
-}
-
-/** How many messages the cluster benchmark runs through each set-up:
- * RAINDROP_BENCH_CLUSTER_N, default 200 (eight runs of it take several minutes on two
- * cores, where one worker does a few messages a second). */
-export function clusterBenchMessagesSetting(env: Readonly<Record<string, string | undefined>> = processEnv()): number {
-  const n = Number(env.RAINDROP_BENCH_CLUSTER_N ?? 200);
-  return Number.isInteger(n) && n > 0 ? n : 200;
 }

@@ -24,6 +24,16 @@ export function toCouchError(err: unknown, action: string, serverUrl: string, se
   if (shape.name === 'AbortError' || /aborted/i.test(rawMessage)) {
     return new RaindropError(errorCodes.ABORTED, `${action} was stopped because Raindrop is shutting down`, { cause });
   }
+  if (status === undefined && /\bbad port\b/i.test(rawMessage)) {
+    // Node's fetch (undici) refuses the ports browsers block (6000, 6566, 6665-6669, 10080,
+    // ...) before connecting; "could not reach" would send the user looking at a server
+    // that is fine.
+    return new RaindropError(
+      errorCodes.COUCH_UNREACHABLE,
+      `${action}: Node refuses to connect to ${serverUrl}: its port is on the list of ports browsers and Node block (such as 6000, 6566, 6665-6669 and 10080). Run CouchDB on another port and change the URL (--couch or RAINDROP_COUCH_URL).`,
+      { cause },
+    );
+  }
   if (status === undefined) {
     return new RaindropError(
       errorCodes.COUCH_UNREACHABLE,

@@ -30,6 +30,14 @@ describe('errors from the server', () => {
     expect(everything).not.toContain(encodeURIComponent(secret));
   });
 
+  it('says when the port is one Node refuses to connect to, instead of "could not reach"', async () => {
+    const couch = connectCouch('http://admin:secret-6666@127.0.0.1:6666');
+    const error = await serverInfo(couch).then(() => undefined, (e: unknown) => e as Error & { code: string });
+    expect(error?.code).toBe('COUCH_UNREACHABLE');
+    expect(error?.message).toMatch(/Node refuses to connect to http:\/\/127\.0\.0\.1:6666.*Run CouchDB on another port/);
+    expect(error?.message).not.toContain('secret-6666');
+  });
+
   it('says the credentials are wrong without showing them', async () => {
     const secret = 'wrong-password-4711';
     const couch = connectCouch(t.url, { username: t.username, password: secret });
