@@ -54,6 +54,10 @@ export interface PartitionCheckpointDoc {
   seq?: Seq;
   /** Extension id -> code hash the partition was processed with up to `seq`. */
   code: Record<string, string>;
+  /** Every installed extension's code hash at that commit, of both kinds of work, so an
+   * edit that moves an extension from one kind to the other is seen as an edit by the
+   * unit that runs it now (and its stale outputs removed there). */
+  installed?: Record<string, string>;
   /** Extensions whose code changed and whose replay of this unit has not yet removed the
    * outputs the new code no longer makes (kept here so a crash does not forget them). */
   replaced?: string[];

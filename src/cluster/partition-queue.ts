@@ -32,6 +32,9 @@ interface UnitState {
   /** The position in the stored checkpoint. */
   storedSince: Seq | undefined;
   code: Record<string, string>;
+  /** Every installed extension's code when this unit was last committed (both kinds of
+   * work): an edit that moves an extension to the other kind is still an edit. */
+  installed: Record<string, string>;
   /** Edited extensions whose stale outputs this unit still has to remove (see documents.ts). */
   replaced: string[];
 }
@@ -70,6 +73,7 @@ const partitionOfUnit = (name: string): number | undefined => (name.startsWith('
 export class PartitionQueue {
   private readonly state = new Map<string, UnitState>();
   private classes!: Record<WorkClass, { ctx: QueueContext; code: Record<string, string> }>;
+  private installed: Record<string, string> = {};
 
   constructor(private readonly options: PartitionQueueOptions) {
     this.useContext(options.ctx);
@@ -82,6 +86,7 @@ export class PartitionQueue {
     const split = splitExtensions(ctx.ordered);
     const cls = (ordered: QueueContext['ordered']) => ({ ctx: { ...ctx, ordered }, code: Object.fromEntries(ordered.map((e) => [e.declaration.id, e.codeHash])) });
     this.classes = { partitioned: cls(split.partitioned), aggregate: cls(split.aggregate) };
+    this.installed = { ...this.classes.partitioned.code, ...this.classes.aggregate.code };
   }
 
   /** The extensions of each kind of work (for the log and `status`). */
@@ -117,12 +122,14 @@ export class PartitionQueue {
         epoch: lease.epoch,
         ...(stored?.seq === undefined ? {} : { seq: stored.seq }),
         code: stored?.code ?? {},
+        // Checkpoints written before `installed` existed know only their own kind's code.
+        installed: stored?.installed ?? stored?.code ?? {},
         ...(stored?.replaced?.length ? { replaced: stored.replaced } : {}),
       };
       // A stale owner may write between the read and this write: read again.
       const result = await putDoc(this.db, next);
       if (result.ok) {
-        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code, replaced: next.replaced ?? [] });
+        this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code, installed: next.installed ?? next.code, replaced: next.replaced ?? [] });
         return;
       }
       if (attempt >= 5) throw new Error(`the checkpoint of ${lease.name} keeps changing under this worker`);
@@ -148,7 +155,7 @@ export class PartitionQueue {
       // (provenance skips whatever is up to date), and then removes what the edited
       // extensions' old code made and the new code does not.
       const same = this.sameCode(s.workClass, s.code);
-      if (!same) s.replaced = editedExtensions(s.code, this.classes[s.workClass].code, s.replaced);
+      if (!same) s.replaced = editedExtensions(s.installed, this.classes[s.workClass].code, s.replaced);
       const since = same ? s.since : undefined;
       const key = `${s.workClass} ${JSON.stringify(since ?? null)}`;
       const group = groups.get(key) ?? { workClass: s.workClass, since, units: [] as string[], epochs: new Map<string, number>() };
@@ -308,13 +315,14 @@ export class PartitionQueue {
     await Promise.all(held.map(async (u) => {
       const s = this.state.get(u);
       if (!s) return;
-      const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code, ...(s.replaced.length > 0 ? { replaced: s.replaced } : {}) };
+      const doc: PartitionCheckpointDoc = { _id: unitCheckpointId(u), _rev: s.rev, rd_cluster: 'checkpoint', unit: u, owner: member.id, epoch: s.epoch, seq, code, installed: this.installed, ...(s.replaced.length > 0 ? { replaced: s.replaced } : {}) };
       const result = await putDoc(this.db, doc);
       if (!result.ok) return this.refuse(u, 'its checkpoint was rewritten by a newer owner (409)');
       s.rev = result.rev;
       s.since = seq;
       s.storedSince = seq;
       s.code = code;
+      s.installed = this.installed;
     }));
   }
 

@@ -36,9 +36,11 @@ export function splitExtensions(ordered: readonly QueueExtension[]): { partition
   return { partitioned: ordered.filter((e) => !aggregate.has(e.declaration.id)), aggregate: ordered.filter((e) => aggregate.has(e.declaration.id)) };
 }
 
-/** The extensions whose code a unit was processed with and that now run other code,
- * added to those still waiting for their stale outputs to be removed. A new extension
- * (no old code) has none; a disabled one keeps what it made, as in the single queue. */
+/** The extensions this unit runs now (`now`) whose code differs from what was installed
+ * when it last committed (`before`: every extension, of both kinds of work, so one that an
+ * edit moved between kinds counts), added to those still waiting for their stale outputs
+ * to be removed. A new extension (no old code) has none; a disabled one keeps what it
+ * made, as in the single queue. */
 export function editedExtensions(before: Readonly<Record<string, string>>, now: Readonly<Record<string, string>>, pending: readonly string[]): string[] {
   const edited = Object.keys(now).filter((id) => before[id] !== undefined && before[id] !== now[id]);
   return [...new Set([...pending, ...edited])].sort();

@@ -154,6 +154,30 @@ describe('serve --worker beside a worker', () => {
       return checkpoints.rows.filter((r) => (r.doc as { replaced?: string[] } | undefined)?.replaced?.length).map((r) => r.id);
     }, { timeout: 30_000 }).toEqual([]);
 
+    // Edited back to the parsed messages (run per partition again: 12 documents), then
+    // edited so that it becomes cross-key work (a later_handler: one worker at a time, the
+    // aggregates lease) while visiting nothing: the worker that holds the aggregates now
+    // runs it, sees the edit although its own checkpoint never ran the extension, and
+    // removes the documents the partitions' runs made.
+    const editTo = async (documents: number, code: string): Promise<void> => {
+      await writeFile(join(dir, 'words.js'), code);
+      const r = await runCli(['init', '--extensions', dir, ...couchArgs()], env);
+      expect(r.code, r.stderr).toBe(0);
+      await expect.poll(async () => (await status()).schemas['me.words'] ?? 0, { timeout: 90_000, interval: 1000 }).toBe(documents);
+    };
+    await editTo(12, `export default {
+  id: 'me.words', source_schemas: ['rd.msg.email'], emits: ['me.words'], reads: [], category: 'provider',
+  handler(doc, rd) { rd.emit('me.words', { count: 1 }); },
+};
+`);
+    await editTo(0, `export default {
+  id: 'me.words', source_schemas: ['rd.attach.file'], emits: ['me.words'], reads: [], category: 'provider',
+  handler(doc, rd) { rd.later({ n: 1 }); },
+  later_handler(values, rd) {},
+};
+`);
+    await expect.poll(() => serve.stderr() + worker.stderr(), { timeout: 10_000 }).toMatch(/removed \d+ outputs of me\.words that its new code no longer makes \(queue:aggregates\)/);
+
     serve.child.kill('SIGTERM');
     worker.child.kill('SIGTERM');
     expect(await serve.exited, serve.stderr().slice(-2000)).toBe(0);
