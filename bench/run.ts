@@ -18,6 +18,7 @@ import { sandboxBenchmark } from './sandbox.bench.js';
 import { queueBenchmark } from './queue.bench.js';
 import { schemaBenchmark } from './schema.bench.js';
 import { imapSyncBenchmark } from './imap-sync.bench.js';
+import { mailMemoryBenchmark } from './mail-memory.bench.js';
 import { mailCascadeBenchmark } from './mail-cascade.bench.js';
 import { peersBenchmark } from './peers.bench.js';
 import { corpusCountsBenchmark } from './corpus-counts.js';
@@ -59,7 +60,7 @@ try {
   // `npm run bench -- schema` runs the ceiling plus the named benchmarks only.
   // Run only when named (`npm run bench -- corpus-counts`): a survey of every corpus
   // through the CLI, many minutes long, not a throughput measurement.
-  const onDemand = [corpusCountsBenchmark(), threadingCheckBenchmark(server.couch)];
+  const onDemand = [corpusCountsBenchmark(), threadingCheckBenchmark(server.couch), mailMemoryBenchmark(server.couch)];
   // `peers` compares with the mail cascade of the same run, so naming it runs that too.
   const named = only.includes('peers') ? [...only, 'mail-cascade'] : only;
   const chosen = only.length === 0 ? all : [...all, ...onDemand].filter((b) => b.name === 'couch-ceiling' || named.includes(b.name));

@@ -72,3 +72,9 @@ export function searchBenchMessagesSetting(env: Env = processEnv()): number {
 export function clusterBenchMessagesSetting(env: Env = processEnv()): number {
   return positiveInteger(env, 'RAINDROP_BENCH_CLUSTER_N', 200) ?? 200;
 }
+
+/** RAINDROP_BENCH_MEMORY_N: the memory benchmark's mailbox sizes, comma-separated, smallest
+ * first (default 10000,50000: issue 15 compares peak memory at these two). */
+export function memoryBenchSizesSetting(env: Env = processEnv()): number[] {
+  return list(env, 'RAINDROP_BENCH_MEMORY_N')?.map((s) => parsePositive('RAINDROP_BENCH_MEMORY_N', s)) ?? [10_000, 50_000];
+}
