@@ -24,22 +24,26 @@ await mkdir(out, { recursive: true });
 const common = /** @type {const} */ ({ bundle: true, minify: true, format: 'esm', target: ['chrome100', 'firefox100', 'safari15'], legalComments: 'none', logLevel: 'warning' });
 const bundled = await build({ ...common, entryPoints: [join(src, 'src', 'main.tsx')], write: false, outfile: join(out, 'app.js'), jsx: 'automatic', jsxImportSource: 'preact' });
 await build({ ...common, entryPoints: [join(src, 'src', 'data', 'ids.ts')], outfile: join(out, 'ids.js'), minify: false });
+// favicon.svg also under its plain name: index.html links the hashed one.
 for (const file of ['frame.css', 'favicon.svg']) await copyFile(join(src, file), join(out, file));
 
 /** `app.<first 10 hex of its SHA-256>.js`: a name that changes with the content, so
  * `raindrop serve` can let browsers keep it for good (`immutable`) and a reload asks for
- * nothing but index.html. index.html, ids.js, frame.css and the icon keep their names
+ * nothing but index.html. The icon too. index.html, ids.js and frame.css keep their names
  * (other front ends and the message frame link to them). */
 const hashedName = (base, ext, data) => `${base}.${createHash('sha256').update(data).digest('hex').slice(0, 10)}.${ext}`;
 const js = Buffer.from(/** @type {import('esbuild').OutputFile} */ (bundled.outputFiles[0]).contents);
 const css = await readFile(join(src, 'app.css'));
 const jsName = hashedName('app', 'js', js);
 const cssName = hashedName('app', 'css', css);
+const icon = await readFile(join(src, 'favicon.svg'));
+const iconName = hashedName('favicon', 'svg', icon);
+await writeFile(join(out, iconName), icon);
 await writeFile(join(out, jsName), js);
 await writeFile(join(out, cssName), css);
 const html = await readFile(join(src, 'index.html'), 'utf8');
-if (!html.includes('href="app.css"') || !html.includes('src="app.js"')) throw new Error('couchapp: index.html no longer links app.css and app.js; update build-app.mjs');
-await writeFile(join(out, 'index.html'), html.replace('href="app.css"', `href="${cssName}"`).replace('src="app.js"', `src="${jsName}"`));
+if (!html.includes('href="app.css"') || !html.includes('src="app.js"') || !html.includes('href="favicon.svg"')) throw new Error('couchapp: index.html no longer links app.css, app.js and favicon.svg; update build-app.mjs');
+await writeFile(join(out, 'index.html'), html.replace('href="app.css"', `href="${cssName}"`).replace('src="app.js"', `src="${jsName}"`).replace('href="favicon.svg"', `href="${iconName}"`));
 
 const gz = gzipSync(js, { level: 9 }).length;
 await writeFile(join(out, 'build.json'), `${JSON.stringify({ app_js: jsName, app_css: cssName, app_js_bytes: js.length, app_js_gzip_bytes: gz, budget_gzip_bytes: firstScreenBudgetBytes }, null, 2)}\n`);

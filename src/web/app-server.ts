@@ -33,9 +33,9 @@ export interface AppServer {
 }
 
 /** The build names the app's script and style after their content (`app.<10 hex>.js`,
- * couchapp/build-app.mjs): such a file never changes under its name, so the browser keeps
+ * favicon.<10 hex>.svg, couchapp/build-app.mjs): such a file never changes under its name, so the browser keeps
  * it without asking again and a reload fetches only index.html (which is `no-cache`). */
-const contentHashedName = /^[a-z-]+\.[0-9a-f]{10}\.(js|css)$/;
+const contentHashedName = /^[a-z-]+\.[0-9a-f]{10}\.(js|css|svg)$/;
 
 /** Hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1). */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
