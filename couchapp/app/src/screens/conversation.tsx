@@ -1,7 +1,8 @@
 /** One conversation, oldest message first: own text with quotes folded, HTML in a
  * sandboxed frame, attachments, links, the list's unsubscribe link; marks its unread messages
  * read when opened; reply, forward and triage from here. The summary and the messages'
- * documents by computed id; one view query (the links), which the messages do not wait for. */
+ * documents by computed id; one view query (the links), which the messages do not wait
+ * for (nor for attachments and the list: `extras`). */
 import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { actions, liveMessageIds, openConversation, type Conversation as Conv, type Message, type MessageExtras } from '../data/mail.js';
 import { useApp, useLive } from '../ui/app-context.js';
