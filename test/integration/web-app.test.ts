@@ -132,6 +132,13 @@ describe('the web app', () => {
     expect(await page.locator('details.folded').count()).toBeGreaterThan(0);
     expect(await page.locator('details.folded[open]').count()).toBe(0);
     await shot('conversation');
+    // The list's unsubscribe link fills in after the messages (read apart from them).
+    await expect.poll(() => page.locator('article.message .list-info a.unsubscribe').count()).toBeGreaterThan(0);
+    // Opened straight from its URL (a reload: the documents are asked for as the script
+    // starts, beside the session check): the same messages.
+    await page.reload();
+    await page.waitForSelector('article.message');
+    expect(await page.locator('article.message').evaluateAll((as) => as.map((a) => a.getAttribute('data-message')))).toEqual(summary.message_ids);
     // Opening wrote rd.msg.seen for each unread message, as `raindrop mark --seen` does.
     for (const id of summary.unread_ids) {
       await expect.poll(async () => (await getDoc(t.db, docIdFor(['email', id], 'rd.msg.seen')))?.seen, { timeout: 15_000 }).toBe(true);
