@@ -59,7 +59,18 @@ async function profileConversation(page: Page, url: string): Promise<string> {
     page.off('requestfinished', onDone);
   }
   const t0 = Math.min(...requests.map((r) => r.start));
-  return requests.sort((a, b) => a.start - b.start).map((r) => `  ${(r.start - t0).toFixed(0).padStart(5)} → ${(r.end - t0).toFixed(0).padStart(5)}  ${r.path}`).join('\n');
+  // The same load as the page saw it (ms from its navigation start): the page's own
+  // answer, its files (0 bytes: from the browser's cache), when the app's script had run
+  // far enough to ask for data, and when the first message was there.
+  const seen = await page.evaluate(() => {
+    const entries = (type: string) => (performance as unknown as { getEntriesByType(t: string): unknown[] }).getEntriesByType(type);
+    const nav = entries('navigation')[0] as { responseEnd: number; domContentLoadedEventEnd: number };
+    const files = entries('resource') as Array<{ name: string; startTime: number; responseEnd: number; transferSize: number; initiatorType: string }>;
+    const firstData = Math.min(...files.filter((f) => f.initiatorType === 'fetch').map((f) => f.startTime));
+    return { html: nav.responseEnd, dcl: nav.domContentLoadedEventEnd, firstData, files: files.filter((f) => f.initiatorType !== 'fetch').map((f) => `${new URL(f.name).pathname} ${f.startTime.toFixed(0)}→${f.responseEnd.toFixed(0)}${f.transferSize === 0 ? ' (cache)' : ''}`) };
+  });
+  const page0 = `  page: index.html in at ${seen.html.toFixed(0)}, DOMContentLoaded ${seen.dcl.toFixed(0)}, first data request ${seen.firstData.toFixed(0)} ms; ${seen.files.join(', ')}`;
+  return [page0, ...requests.sort((a, b) => a.start - b.start).map((r) => `  ${(r.start - t0).toFixed(0).padStart(5)} → ${(r.end - t0).toFixed(0).padStart(5)}  ${r.path}`)].join('\n');
 }
 
 export function webAppBenchmark(couch: Couch, login: { username: string; password: string } | undefined): Benchmark {

@@ -32,6 +32,11 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
+/** The build names the app's script and style after their content (`app.<10 hex>.js`,
+ * favicon.<10 hex>.svg, couchapp/build-app.mjs): such a file never changes under its name, so the browser keeps
+ * it without asking again and a reload fetches only index.html (which is `no-cache`). */
+const contentHashedName = /^[a-z-]+\.[0-9a-f]{10}\.(js|css|svg)$/;
+
 /** Hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1). */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
 
@@ -46,8 +51,9 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
   const indexHtml = Buffer.from(index.data.toString('utf8').replace('<meta name="raindrop-db" content="">', `<meta name="raindrop-db" content="${options.db.replace(/[^a-z0-9_$()+/-]/g, '')}">`));
   const appPrefix = `/${encodeURIComponent(options.db)}/_design/rd_app/`;
 
-  const sendFile = (res: ServerResponse, method: string, type: string, body: Buffer) => {
-    res.writeHead(200, { ...appHeaders, 'Content-Type': type, 'Content-Length': String(body.length), 'Cache-Control': 'no-cache' });
+  const sendFile = (res: ServerResponse, method: string, name: string, type: string, body: Buffer) => {
+    const cache = contentHashedName.test(name) ? 'public, max-age=31536000, immutable' : 'no-cache';
+    res.writeHead(200, { ...appHeaders, 'Content-Type': type, 'Content-Length': String(body.length), 'Cache-Control': cache });
     res.end(method === 'HEAD' ? undefined : body);
   };
 
@@ -87,9 +93,9 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
       return;
     }
     const wantsHtml = (req.headers.accept ?? '').includes('text/html');
-    if ((method === 'GET' || method === 'HEAD') && ((path === '/' && wantsHtml) || path === '/index.html')) return sendFile(res, method, index.contentType, indexHtml);
+    if ((method === 'GET' || method === 'HEAD') && ((path === '/' && wantsHtml) || path === '/index.html')) return sendFile(res, method, 'index.html', index.contentType, indexHtml);
     const file = files.get(path.slice(1));
-    if ((method === 'GET' || method === 'HEAD') && file && path.lastIndexOf('/') === 0 && file.name !== 'index.html') return sendFile(res, method, file.contentType, file.data);
+    if ((method === 'GET' || method === 'HEAD') && file && path.lastIndexOf('/') === 0 && file.name !== 'index.html') return sendFile(res, method, file.name, file.contentType, file.data);
     if (method === 'GET' && path.startsWith('/_raindrop/attachment/')) {
       serveAttachment(req, res, path, { origin }, apiHeaders).catch((err: unknown) => {
         options.logger.warn('attachment download failed', { error: (err as Error).message });

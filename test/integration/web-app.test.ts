@@ -7,7 +7,7 @@
  * a message imported while the inflow is open shows up without a reload, download an
  * attachment, log out. Screenshots go to test/screenshots/ (git-ignored).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +132,13 @@ describe('the web app', () => {
     expect(await page.locator('details.folded').count()).toBeGreaterThan(0);
     expect(await page.locator('details.folded[open]').count()).toBe(0);
     await shot('conversation');
+    // The list's unsubscribe link fills in after the messages (read apart from them).
+    await expect.poll(() => page.locator('article.message .list-info a.unsubscribe').count()).toBeGreaterThan(0);
+    // Opened straight from its URL (a reload: the documents are asked for as the script
+    // starts, beside the session check): the same messages.
+    await page.reload();
+    await page.waitForSelector('article.message');
+    expect(await page.locator('article.message').evaluateAll((as) => as.map((a) => a.getAttribute('data-message')))).toEqual(summary.message_ids);
     // Opening wrote rd.msg.seen for each unread message, as `raindrop mark --seen` does.
     for (const id of summary.unread_ids) {
       await expect.poll(async () => (await getDoc(t.db, docIdFor(['email', id], 'rd.msg.seen')))?.seen, { timeout: 15_000 }).toBe(true);
@@ -229,6 +236,28 @@ describe('the web app', () => {
     } finally {
       await direct.close();
     }
+  });
+
+  it('names its script, style and icon after their content and lets the browser keep them: a reload fetches the page and the data only', async () => {
+    const page0 = await fetch(app.url, { headers: { Accept: 'text/html' } });
+    expect(page0.headers.get('cache-control')).toBe('no-cache');
+    const named = [...(await page0.text()).matchAll(/(?:src|href)="((?:app|favicon)\.([0-9a-f]{10})\.(js|css|svg))"/g)];
+    expect(named.map((m) => m[3]).sort()).toEqual(['css', 'js', 'svg']);
+    for (const [, name, hash] of named) {
+      const res = await fetch(new URL(name as string, app.url));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toContain('immutable');
+      expect(createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex').slice(0, 10)).toBe(hash);
+    }
+    await page.goto(`${app.url}#/`);
+    await page.waitForSelector('ul.groupings li');
+    await page.reload();
+    await page.waitForSelector('ul.groupings li');
+    // Resource timing: a transfer size of 0 is an answer from the browser's cache.
+    const loaded = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => ({ path: new URL(e.name).pathname, bytes: (e as unknown as { transferSize: number }).transferSize })));
+    expect(loaded.filter((e) => /^\/app\./.test(e.path)).length).toBe(2);
+    const fromServer = loaded.filter((e) => e.bytes > 0).map((e) => e.path);
+    expect(fromServer.filter((p) => /\.[0-9a-f]{10}\./.test(p))).toEqual([]);
   });
 
   it('is usable 375 px wide and in dark mode', async () => {

@@ -1,6 +1,6 @@
 /** The shell: session check, login, navigation, toasts, shortcut help, live feed. */
 import { Fragment, render } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useState } from 'preact/hooks';
 import { Database, locate, session, whenSessionEnds, type Session } from './data/couch.js';
 import { LiveFeed } from './data/live.js';
 import { App, type Toast } from './ui/app-context.js';
@@ -86,16 +86,24 @@ type RootState =
    * (a draft keeps what was typed) under the login form. `resumed` counts the returns. */
   | { kind: 'in'; session: Session; ended: boolean; resumed: number };
 
+/**
+ * Started as the module runs, before anything renders (a Preact effect would wait for the
+ * next frame): the session check and, opened on a conversation's URL, its documents
+ * beside it rather than after it. Without a session the prefetch is refused quietly and
+ * the screen loads again after the login.
+ */
+const firstSession = session.current();
+firstSession.catch(() => undefined);
+const firstRoute = parseRoute(location.hash);
+if (firstRoute.screen === 'conversation') prefetchConversation(new Database(locate(), true), firstRoute.id);
+
 function Root() {
   const [state, setState] = useState<RootState>({ kind: 'loading' });
-  useEffect(() => {
+  // A layout effect runs as the tree is committed, not a frame later: the answer to the
+  // session check (often already in) shows the screen at once.
+  useLayoutEffect(() => {
     whenSessionEnds(() => setState((s) => (s.kind === 'in' ? { ...s, ended: true } : { kind: 'login', ended: true })));
-    // Opened on a conversation's URL: its documents load beside the session check (the
-    // conversation screen takes them), not after it. Without a session they are refused
-    // quietly and loaded again after the login.
-    const first = parseRoute(location.hash);
-    if (first.screen === 'conversation') prefetchConversation(new Database(locate(), true), first.id);
-    session.current().then(
+    firstSession.then(
       (s) => setState(s.name ? { kind: 'in', session: s, ended: false, resumed: 0 } : { kind: 'login', ended: false }),
       () => setState({ kind: 'login', ended: false }),
     );

@@ -70,12 +70,6 @@ export interface Message {
   parts: QuotedPart[] | undefined;
   seen: boolean;
   flagged: boolean;
-  deleted: boolean;
-  attachments: AttachmentFile[];
-  /** Attachment parts the message has (their items may still be loading). */
-  attachmentCount: number;
-  list: { id: string; name: string | null; unsubscribe: string[]; post: string | null } | undefined;
-  references: string[];
   replyTo: Address[];
 }
 
@@ -148,7 +142,9 @@ export async function loadPage(db: Database, grouping: string, from?: { key: Jso
   };
 }
 
-const messageSchemas = ['rd.msg.body', 'rd.msg.body.quoted', 'rd.msg.seen', 'rd.msg.flagged', 'rd.msg.deleted', 'rd.msg.attachment-summary', 'rd.msg.email.mailing-list', 'rd.msg.thread'] as const;
+/** What a message needs to paint: its text (and HTML), its folded parts, read and
+ * flagged. Everything else (attachments, links, list) fills in after. */
+const paintSchemas = ['rd.msg.body', 'rd.msg.body.quoted', 'rd.msg.seen', 'rd.msg.flagged'] as const;
 
 const addresses = (v: unknown): Address[] => (Array.isArray(v) ? (v as Address[]) : []);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
@@ -156,47 +152,36 @@ const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is
 export interface Link { url: string; text: string; host: string }
 
 /** What a message shows once its messages are on screen: attachments (their items need
- * the attachment summaries first) and links (a view query, started with the messages). */
-export interface MessageExtras { attachments: AttachmentFile[]; links: Link[] }
+ * the attachment summaries first), links (a view query) and its mailing list. */
+export interface MessageExtras { attachments: AttachmentFile[]; links: Link[]; list: ListInfo | undefined }
+
+export interface ListInfo { id: string; name: string | null; unsubscribe: string[]; post: string | null }
 
 /**
- * A conversation by its key value (the smallest Message-ID): the summary, then every
- * message's documents in one request, which is all the messages need to paint. The
- * links (view `rd_browse/links_by_message`, asked in parallel with the documents) and
- * the attachment items (ids from the attachment summaries) come after, in `extras`, so
- * they never hold the messages back. One view query.
+ * A conversation by its key value (the smallest Message-ID). Two requests in a row paint
+ * it: the summary (with, in the same request, the paint documents of the message whose
+ * id is the key: all there is to paint a conversation of one message), then the other
+ * messages' paint documents (body, quoted parts, seen, flagged). Attachments, links and
+ * the list (`extras`: the view `rd_browse/links_by_message`, started with the second
+ * request, and the documents after) never hold the messages back. One view query.
  */
 export async function loadConversation(db: Database, convId: string): Promise<Conversation | undefined> {
-  const summary = (await db.doc(convKey(convId), 'rd.conv.summary')) as unknown as ConvSummary | undefined;
+  const paintIds = (m: string) => paintSchemas.map((s) => docIdFor(messageKey(m), s));
+  const summaryId = docIdFor(convKey(convId), 'rd.conv.summary');
+  const first = await db.docs([summaryId, ...paintIds(convId)]);
+  const summary = first.get(summaryId) as unknown as ConvSummary | undefined;
   if (!summary) return undefined;
   const linkRows = db.viewKeys<Link & { position: number }>('rd_browse', 'links_by_message', summary.message_ids);
   // Handled here so a failure before `extras` is awaited is not an unhandled rejection.
   linkRows.catch(() => undefined);
-  const ids = summary.message_ids.flatMap((m) => messageSchemas.map((s) => docIdFor(messageKey(m), s)));
-  const docs = await db.docs(ids);
-  const get = (m: string, s: string) => docs.get(docIdFor(messageKey(m), s));
-  const partIdsOf = (m: string) => strings(get(m, 'rd.msg.attachment-summary')?.part_ids);
-  const extras = (async (): Promise<Map<string, MessageExtras>> => {
-    const fileId = (m: string, p: string) => docIdFor(['attach', [m, p]] as RdKey, 'rd.attach.file');
-    const [files, links] = await Promise.all([db.docs(summary.message_ids.flatMap((m) => partIdsOf(m).map((p) => fileId(m, p)))), linkRows]);
-    const out = new Map<string, MessageExtras>(summary.message_ids.map((m) => [m, {
-      attachments: partIdsOf(m).flatMap((p) => {
-        const f = files.get(fileId(m, p));
-        return f ? [{ id: f._id, name: String(f.name ?? `part-${p}`), content_type: String(f.content_type ?? 'application/octet-stream'), size: num(f.size), inline: f.inline === true }] : [];
-      }),
-      links: [],
-    }]));
-    const sorted = [...links.rows].sort((a, b) => a.value.position - b.value.position);
-    for (const row of sorted) out.get(String(row.key))?.links.push({ url: String(row.value.url), text: String(row.value.text), host: String(row.value.host) });
-    return out;
-  })();
+  const rest = await db.docs(summary.message_ids.filter((m) => m !== convId).flatMap(paintIds));
+  const get = (m: string, s: string) => (m === convId ? first : rest).get(docIdFor(messageKey(m), s));
+  const extras = loadExtras(db, summary.message_ids, linkRows);
   extras.catch(() => undefined);
   const messages = summary.message_ids.flatMap((m): Message[] => {
     const body = get(m, 'rd.msg.body');
     if (!body) return [];
     const quoted = get(m, 'rd.msg.body.quoted');
-    const list = get(m, 'rd.msg.email.mailing-list');
-    const thread = get(m, 'rd.msg.thread');
     return [{
       id: m,
       from: (body.from as Address | null) ?? null,
@@ -210,15 +195,35 @@ export async function loadConversation(db: Database, convId: string): Promise<Co
       parts: Array.isArray(quoted?.parts) ? (quoted.parts as QuotedPart[]) : undefined,
       seen: get(m, 'rd.msg.seen')?.seen === true,
       flagged: get(m, 'rd.msg.flagged')?.flagged === true,
-      deleted: get(m, 'rd.msg.deleted')?.deleted === true,
-      attachments: [],
-      attachmentCount: partIdsOf(m).length,
-      list: list ? { id: String(list.list_id), name: typeof list.name === 'string' ? list.name : null, unsubscribe: strings(list.unsubscribe), post: typeof list.post === 'string' ? list.post : null } : undefined,
-      references: strings(thread?.references),
       replyTo: [],
     }];
   });
   return { summary, messages, extras };
+}
+
+/** Attachments, links and list of a conversation's messages: the attachment summaries and
+ * list documents by id, then the attachment items (ids from the summaries), beside the
+ * links query. */
+async function loadExtras(db: Database, messageIds: readonly string[], linkRows: Promise<{ rows: Array<{ key: JsonValue; value: Link & { position: number } }> }>): Promise<Map<string, MessageExtras>> {
+  const id = (m: string, s: string) => docIdFor(messageKey(m), s);
+  const docs = await db.docs(messageIds.flatMap((m) => [id(m, 'rd.msg.attachment-summary'), id(m, 'rd.msg.email.mailing-list')]));
+  const partIdsOf = (m: string) => strings(docs.get(id(m, 'rd.msg.attachment-summary'))?.part_ids);
+  const fileId = (m: string, p: string) => docIdFor(['attach', [m, p]] as RdKey, 'rd.attach.file');
+  const [files, links] = await Promise.all([db.docs(messageIds.flatMap((m) => partIdsOf(m).map((p) => fileId(m, p)))), linkRows]);
+  const out = new Map<string, MessageExtras>(messageIds.map((m) => {
+    const list = docs.get(id(m, 'rd.msg.email.mailing-list'));
+    return [m, {
+      attachments: partIdsOf(m).flatMap((p) => {
+        const f = files.get(fileId(m, p));
+        return f ? [{ id: f._id, name: String(f.name ?? `part-${p}`), content_type: String(f.content_type ?? 'application/octet-stream'), size: num(f.size), inline: f.inline === true }] : [];
+      }),
+      links: [],
+      list: list ? { id: String(list.list_id), name: typeof list.name === 'string' ? list.name : null, unsubscribe: strings(list.unsubscribe), post: typeof list.post === 'string' ? list.post : null } : undefined,
+    }];
+  }));
+  const sorted = [...links.rows].sort((a, b) => a.value.position - b.value.position);
+  for (const row of sorted) out.get(String(row.key))?.links.push({ url: String(row.value.url), text: String(row.value.text), host: String(row.value.host) });
+  return out;
 }
 
 const prefetched = new Map<string, Promise<Conversation | undefined>>();
@@ -294,7 +299,7 @@ export async function loadMessage(db: Database, id: string): Promise<Message | u
     subject: typeof body.subject === 'string' ? body.subject : null, timestamp: typeof body.timestamp === 'number' ? body.timestamp : null,
     text: typeof body.text === 'string' ? body.text : '', textSource: 'plain', html: undefined,
     parts: Array.isArray(quoted?.parts) ? (quoted.parts as QuotedPart[]) : undefined,
-    seen: true, flagged: false, deleted: false, attachments: [], attachmentCount: 0, list: undefined, references: [],
+    seen: true, flagged: false,
     replyTo: addresses(email?.reply_to),
   };
 }

@@ -1,8 +1,9 @@
 /** One conversation, oldest message first: own text with quotes folded, HTML in a
  * sandboxed frame, attachments, links, the list's unsubscribe link; marks its unread messages
  * read when opened; reply, forward and triage from here. The summary and the messages'
- * documents by computed id; one view query (the links), which the messages do not wait for. */
-import { useEffect, useState } from 'preact/hooks';
+ * documents by computed id; one view query (the links), which the messages do not wait
+ * for (nor for attachments and the list: `extras`). */
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { actions, liveMessageIds, openConversation, type Conversation as Conv, type Message, type MessageExtras } from '../data/mail.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { fullAddress, longDate, size, who } from '../ui/format.js';
@@ -16,6 +17,7 @@ const trustKey = (address: string) => `raindrop.images.${address.toLowerCase()}`
 function MessageView({ m, extras, served, db }: { m: Message; extras: MessageExtras | undefined; served: boolean; db: string }) {
   const attachments = extras?.attachments ?? [];
   const links = extras?.links ?? [];
+  const list = extras?.list;
   const sender = m.from?.address ?? '';
   const [images, setImages] = useState(() => sender !== '' && localStorage.getItem(trustKey(sender)) === 'always');
   // HTML mail is shown as its sender made it (sanitized, remote images blocked): its text
@@ -43,7 +45,6 @@ function MessageView({ m, extras, served, db }: { m: Message; extras: MessageExt
         </div>
       )}
       {asHtml && m.html !== undefined ? <HtmlBody html={m.html} showImages={images} /> : <TextBody parts={m.parts} text={m.text} />}
-      {m.attachmentCount > 0 && !extras && <p class="loading attachments-loading" aria-busy="true">Attachments…</p>}
       {attachments.length > 0 && (
         <ul class="attachments" aria-label="Attachments">
           {attachments.map((a) => (
@@ -63,8 +64,8 @@ function MessageView({ m, extras, served, db }: { m: Message; extras: MessageExt
           ))}
         </ul>
       )}
-      {m.list && m.list.unsubscribe.length > 0 && (
-        <p class="list-info">Mailing list {m.list.name ?? m.list.id}: {m.list.unsubscribe.map((u) => (
+      {list && list.unsubscribe.length > 0 && (
+        <p class="list-info">Mailing list {list.name ?? list.id}: {list.unsubscribe.map((u) => (
           <a key={u} class="unsubscribe" href={u} target="_blank" rel="noopener noreferrer">unsubscribe{u.startsWith('mailto:') ? ' (mail)' : ''}</a>
         ))}</p>
       )}
@@ -83,7 +84,9 @@ export function ConversationScreen({ id, from }: { id: string; from?: string }) 
     // leaves them out.
     c?.extras.then((x) => setExtras(x), () => setExtras(new Map()));
   }, (e: Error) => setError(e.message));
-  useEffect(() => {
+  // A layout effect, not an effect: the load (or the prefetch's answer) is taken up as the
+  // screen is committed instead of a frame later.
+  useLayoutEffect(() => {
     setConv(undefined);
     setExtras(undefined);
     void reload();
