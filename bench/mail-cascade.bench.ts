@@ -12,6 +12,7 @@ import { isBookkeeping } from '../src/queue/provenance.js';
 import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
+import { bookkeepingKinds } from './bookkeeping-kinds.js';
 import type { Benchmark, Measurement } from './harness.js';
 import { timedQueueRun } from './timed-queue-run.js';
 
@@ -138,6 +139,8 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         const derived = [...counts.entries()].filter(([k]) => !['design', 'bookkeeping', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
         ctx.log(`${report.written} documents written in ${seconds.toFixed(1)} s; ${report.batches} batches, ${report.ran} runs, ${report.skipped} skipped, ${report.failed} failed; sandbox restarts ${restarts}`);
         ctx.log(`documents: ${derived.map(([k, v]) => `${k} ${v}`).join(', ')}; bookkeeping ${count('bookkeeping')}`);
+        const kinds = [...(await bookkeepingKinds(db)).entries()].sort(([, a], [, b]) => b.count - a.count);
+        ctx.log(`bookkeeping by key type and content (count, per message, mean and largest size, longest dependents list): ${kinds.map(([k, v]) => `${k}: ${v.count}, ${(v.count / Math.max(1, load.stored)).toFixed(2)}/msg, ${Math.round(v.bytes / v.count)} B mean, ${v.maxBytes} B max, ${v.maxDependents} dependents max`).join('; ')}`);
         // Which extension failed how: a benchmark over failing runs measures the wrong thing.
         const failures = new Map<string, number>();
         for (const e of await listErrors(db)) failures.set(`${e.extension} ${e.kind}`, (failures.get(`${e.extension} ${e.kind}`) ?? 0) + 1);

@@ -309,15 +309,19 @@ async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: 
   await writer.load(keys.map(bookkeepingId));
   const changed = new Map<string, CouchDoc | null>([...input.docs.map((d) => [d._id, d] as const), ...input.deleted.map((id) => [id, null] as const)]);
   const pairs = keys.flatMap((key) => dependentsOf(writer.get(bookkeepingId(key)), key).map(([ext, source]) => [ext, source, key] as const));
-  await writer.load(pairs.flatMap(([, source]) => [source, bookkeepingId(source)]));
-  for (const [ext, source, key] of pairs) {
-    const doc = writer.get(source);
-    if (!doc) continue;
-    // Already run on exactly this version of the dependency (it was written earlier in
-    // the batch that ran the dependent, and is only now coming back on the feed).
+  // Provenance first: most dependents already ran on exactly this version of the
+  // dependency (it was written earlier in the batch that ran the dependent, and is only
+  // now coming back on the feed), and their source documents need not be read at all.
+  await writer.load(pairs.map(([, source]) => bookkeepingId(source)));
+  const due = pairs.filter(([ext, source, key]) => {
     const seen = writer.provenance(source)?.extensions[ext]?.seen?.[key];
     const now = changed.get(key);
-    if (seen !== undefined && now !== undefined && seen === versionOf(now)) continue;
+    return !(seen !== undefined && now !== undefined && seen === versionOf(now));
+  });
+  await writer.load(due.map(([, source]) => source));
+  for (const [ext, source] of due) {
+    const doc = writer.get(source);
+    if (!doc) continue;
     force.add(forceKey(ext, source));
     enqueue(doc, false);
   }

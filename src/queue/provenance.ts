@@ -28,6 +28,44 @@ export interface ProvenanceEntry {
   seen?: Record<string, string>;
 }
 
+/**
+ * How an entry is stored: the dependencies and the versions the run saw of them in one
+ * map (`deps`: id -> version, `''` where the batch did not hold the document), instead
+ * of a list and a map of the same ids. A conversation's run depends on hundreds of
+ * documents (its members' threads, reverse indexes and user state), and those ids,
+ * kept twice, were most of a message's bookkeeping document (12 KB mean, 52 KB largest
+ * at 2,000 openwrt-devel messages), written, read back on the feed and loaded again by
+ * every batch touching the message. Entries of the earlier form (`deps` a list, `seen`
+ * a map) are still read.
+ */
+export interface StoredEntry {
+  source_hash: string;
+  code_hash: string;
+  outputs: string[];
+  error?: string;
+  deps?: Record<string, string> | string[];
+  seen?: Record<string, string>;
+}
+
+export function encodeEntry(entry: ProvenanceEntry): StoredEntry {
+  const { deps, seen, ...rest } = entry;
+  if (!deps || deps.length === 0) return rest;
+  return { ...rest, deps: Object.fromEntries([...deps].sort().map((d) => [d, seen?.[d] ?? ''])) };
+}
+
+export function decodeEntry(stored: StoredEntry): ProvenanceEntry {
+  const { deps, seen, ...rest } = stored;
+  if (deps === undefined) return rest;
+  if (Array.isArray(deps)) return { ...rest, deps, ...(seen ? { seen } : {}) };
+  const ids = Object.keys(deps).sort();
+  const versions = Object.fromEntries(Object.entries(deps).filter(([, v]) => v !== ''));
+  return { ...rest, ...(ids.length > 0 ? { deps: ids } : {}), ...(Object.keys(versions).length > 0 ? { seen: versions } : {}) };
+}
+
+/** Decoded once per stored record (a batch asks for the same source's provenance once
+ * per extension, and the dependents check again). */
+const decoded = new WeakMap<Record<string, StoredEntry>, Record<string, ProvenanceEntry>>();
+
 /** The provenance of one source document: extension id -> entry. */
 export interface SourceProvenance {
   extensions: Record<string, ProvenanceEntry>;
@@ -37,7 +75,7 @@ export interface SourceProvenance {
 export interface BookkeepingDoc extends CouchDoc {
   rd_bookkeeping_of: string;
   /** source document id -> extension id -> entry. */
-  provenance?: Record<string, Record<string, ProvenanceEntry>>;
+  provenance?: Record<string, Record<string, StoredEntry>>;
   /** depended-on document id -> extension id -> source ids, sorted. */
   dependents?: Record<string, Record<string, string[]>>;
 }
@@ -71,8 +109,14 @@ export function isBookkeeping(id: string): boolean {
  * null: none). */
 export function provenanceIn(doc: CouchDoc | null | undefined, sourceId: string): SourceProvenance | null | undefined {
   if (doc === undefined) return undefined;
-  const extensions = (doc as BookkeepingDoc | null)?.provenance?.[sourceId];
-  return extensions ? { extensions } : null;
+  const stored = (doc as BookkeepingDoc | null)?.provenance?.[sourceId];
+  if (!stored) return null;
+  let extensions = decoded.get(stored);
+  if (!extensions) {
+    extensions = Object.fromEntries(Object.entries(stored).map(([ext, e]) => [ext, decodeEntry(e)]));
+    decoded.set(stored, extensions);
+  }
+  return { extensions };
 }
 
 /**
@@ -84,10 +128,11 @@ export function withProvenance(existing: CouchDoc | null | undefined, sourceId: 
   const current = doc?.provenance?.[sourceId] ?? {};
   const before = current[extension];
   if (entry === null && before === undefined) return undefined;
-  if (entry !== null && before !== undefined && JSON.stringify(before) === JSON.stringify(entry)) return undefined;
+  const stored = entry === null ? null : encodeEntry(entry);
+  if (stored !== null && before !== undefined && JSON.stringify(before) === JSON.stringify(stored)) return undefined;
   const extensions = { ...current };
-  if (entry === null) delete extensions[extension];
-  else extensions[extension] = entry;
+  if (stored === null) delete extensions[extension];
+  else extensions[extension] = stored;
   const provenance = { ...(doc?.provenance ?? {}) };
   if (Object.keys(extensions).length === 0) delete provenance[sourceId];
   else provenance[sourceId] = sortKeys(extensions);
