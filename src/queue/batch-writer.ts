@@ -111,8 +111,33 @@ export class BatchWriter {
    * Writes every changed document; returns how many were written. Provenance goes last,
    * in its own requests: it says "done", so it must never reach the server before the
    * outputs it vouches for (a crash between chunks would otherwise lose them for good).
+   *
+   * `fence` (a cluster worker's lease check) is asked before every write request after
+   * the first (the caller checked just before the first): a worker that lost its lease
+   * while the commit was under way, or paused in it, stops there, as a crash would,
+   * instead of replaying a 409 with counts computed from what it read before the new
+   * owner wrote. The window left is one request's flight, not a whole commit.
    */
-  async commit(): Promise<number> {
+  async commit(fence?: () => Promise<boolean>): Promise<CommitResult> {
+    this.fence = fence;
+    this.requests = 0;
+    this.writtenCount = 0;
+    try {
+      return await this.commitAll();
+    } catch (err) {
+      if (err instanceof FenceLost) return { written: err.written, refused: true };
+      throw err;
+    } finally {
+      this.fence = undefined;
+    }
+  }
+
+  private fence: (() => Promise<boolean>) | undefined;
+  /** Write requests and documents written so far by the commit under way. */
+  private requests = 0;
+  private writtenCount = 0;
+
+  private async commitAll(): Promise<CommitResult> {
     await this.updateDependents();
     const ids = [...this.ops.keys()];
     // Bookkeeping documents that carry a dependents change go before the others: a
@@ -127,7 +152,7 @@ export class BatchWriter {
     this.ops.clear();
     this.outgoing.clear();
     this.provenanceBefore.clear();
-    return written;
+    return { written, refused: false };
   }
 
   /** The dependents index follows the deps of the provenance this batch changed; it is
@@ -153,11 +178,13 @@ export class BatchWriter {
       }
       if (round > 0) await this.replay(pending);
       const docs = pending.map((id) => this.outgoing.get(id)).filter((d): d is CouchDoc => d !== undefined);
+      if (this.requests++ > 0 && this.fence && !(await this.fence())) throw new FenceLost(this.writtenCount);
       const results = await bulkWrite(this.db, docs);
       const conflicted: string[] = [];
       for (const result of results) {
         if (result.ok) {
           written++;
+          this.writtenCount++;
           await this.upload(result.id, result.rev);
         } else if (result.conflict) {
           conflicted.push(result.id);
@@ -263,6 +290,20 @@ function groupedByKey(ids: readonly string[]): string[] {
     else byKey.set(key, [id]);
   }
   return [...byKey.values()].flat();
+}
+
+/** What a commit did: `refused` when its fence failed part way (what was written by then
+ * stays, as after a crash; the new owner redoes the batch). */
+export interface CommitResult {
+  written: number;
+  refused: boolean;
+}
+
+/** Unwinds a commit whose fence failed; never leaves BatchWriter. */
+class FenceLost extends Error {
+  constructor(readonly written: number) {
+    super('the lease moved on during the commit');
+  }
 }
 
 /** A document written without a revision where the server holds one (deleted and made

@@ -188,7 +188,9 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     stats.refused = true;
     return stats;
   }
-  stats.written = await writer.commit();
+  const committed = await writer.commit(options.beforeCommit);
+  stats.written = committed.written;
+  if (committed.refused) stats.refused = true;
   return stats;
 }
 

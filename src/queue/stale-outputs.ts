@@ -32,7 +32,7 @@ export async function removeExtensionOutputs(ctx: Pick<QueueContext, 'db'>, exte
     if (entry.error) writer.removeItem(entry.error, extension);
     writer.setProvenance(source, extension, null);
   }
-  return writer.commit();
+  return (await writer.commit()).written;
 }
 
 /** Removes what an extension's later_handler wrote (indexes, counters): it belongs to no
@@ -46,5 +46,5 @@ export async function removeLaterOutputs(ctx: Pick<QueueContext, 'db'>, extensio
   const ids = rows.rows.map((r) => r.id);
   await writer.load(ids);
   for (const id of ids) writer.removeItem(id, extension);
-  return writer.commit();
+  return (await writer.commit()).written;
 }

@@ -20,14 +20,14 @@ describe('BatchWriter', () => {
     const first = new BatchWriter(t.db);
     await first.load([id]);
     first.applyItem(id, item('ext.one', { v: 'old' }));
-    expect(await first.commit()).toBe(1);
+    expect((await first.commit()).written).toBe(1);
 
     const second = new BatchWriter(t.db);
     await second.load([id]);
     expect(second.removeItem(id, 'ext.one')).toBe(true);
     expect(second.get(id)).toBeNull();
     second.applyItem(id, item('ext.two', { v: 'new' }));
-    expect(await second.commit()).toBe(1);
+    expect((await second.commit()).written).toBe(1);
     const stored = await getDoc(t.db, id);
     expect(stored).toMatchObject({ v: 'new' });
     expect(Object.keys(stored?.rd_schema_items as object)).toEqual(['ext.two']);
@@ -53,5 +53,51 @@ describe('BatchWriter', () => {
     third.setProvenance('B', 'ext', null);
     await third.commit();
     expect(await getDoc(t.db, bookkeepingId(target))).toBeUndefined();
+  });
+
+  it('asks the fence before every write request after the first, and stops where it fails', async () => {
+    const id = docIdFor(['email', 'fenced@b'], 'rd.test.x');
+    const writer = new BatchWriter(t.db);
+    await writer.load([id, bookkeepingId('S')]);
+    writer.applyItem(id, { ...item('ext.one', { v: 'mine' }), key: ['email', 'fenced@b'] });
+    writer.setProvenance('S', 'ext.one', { source_hash: 'h', code_hash: 'c', outputs: [id] });
+    let asked = 0;
+    const result = await writer.commit(async () => (asked++, false));
+    // The data went in the first request (the caller's own check covers it); the
+    // provenance that says "done" did not: the next owner redoes the batch.
+    expect(result).toEqual({ written: 1, refused: true });
+    expect(asked).toBe(1);
+    expect(await getDoc(t.db, id)).toMatchObject({ v: 'mine' });
+    expect(await getDoc(t.db, bookkeepingId('S'))).toBeUndefined();
+  });
+
+  it('does not replay a 409 over the new owner\'s write once the fence fails', async () => {
+    const id = docIdFor(['email', 'count@b'], 'rd.test.x');
+    const seed = new BatchWriter(t.db);
+    await seed.load([id]);
+    seed.applyItem(id, { ...item('ext.one', { v: '1' }), key: ['email', 'count@b'] });
+    await seed.commit();
+    // The late owner read the count at 1; the new owner wrote 2 meanwhile.
+    const late = new BatchWriter(t.db);
+    await late.load([id]);
+    late.applyItem(id, { ...item('ext.one', { v: '2 (late)' }), key: ['email', 'count@b'] });
+    const owner = new BatchWriter(t.db);
+    await owner.load([id]);
+    owner.applyItem(id, { ...item('ext.one', { v: '2' }), key: ['email', 'count@b'] });
+    await owner.commit();
+    let asked = 0;
+    expect(await late.commit(async () => (asked++, false))).toEqual({ written: 0, refused: true });
+    expect(asked).toBe(1);
+    expect(await getDoc(t.db, id)).toMatchObject({ v: '2' });
+    // Without a fence (the single queue) a 409 is re-read and replayed, as before.
+    const single = new BatchWriter(t.db);
+    await single.load([id]);
+    const other = new BatchWriter(t.db);
+    await other.load([id]);
+    other.applyItem(id, { ...item('ext.two', { v: 'x' }), key: ['email', 'count@b'] });
+    await other.commit();
+    single.applyItem(id, { ...item('ext.one', { v: '3' }), key: ['email', 'count@b'] });
+    expect(await single.commit()).toEqual({ written: 1, refused: false });
+    expect(Object.keys((await getDoc(t.db, id))?.rd_schema_items as object).sort()).toEqual(['ext.one', 'ext.two']);
   });
 });
