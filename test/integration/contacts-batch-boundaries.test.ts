@@ -69,8 +69,8 @@ describe('identities and contacts whatever the batch boundaries', () => {
   it('three orders and three batch sizes end in equal data, identities and contacts included', async () => {
     // Real list mail, where most addresses are named in some messages and not in others
     // (a To: without a display name, a From: rewritten "X via openwrt-devel"), plus ham.
-    const openwrt = (await messageFiles(await corpus.unpack('openwrt-devel'))).slice(0, 120);
-    const ham = (await messageFiles(spamAssassinDir)).filter((f) => f.includes('easy-ham-1')).slice(0, 40);
+    const openwrt = (await messageFiles(await corpus.unpack('openwrt-devel'))).slice(0, 100);
+    const ham = (await messageFiles(spamAssassinDir)).filter((f) => f.includes('easy-ham-1')).slice(0, 20);
     const bytes = await Promise.all([...openwrt, ...ham].map((f) => readFile(f)));
     const orders = [bytes, [...bytes].reverse(), shuffled(bytes)];
     const snapshots: Array<Awaited<ReturnType<typeof userData>>> = [];
@@ -82,18 +82,19 @@ describe('identities and contacts whatever the batch boundaries', () => {
       snapshots.push(await userData(run.db.db));
     }
     const [reference, ...others] = snapshots as [Record<string, Record<string, unknown>>, ...Array<Record<string, Record<string, unknown>>>];
-    const ofSchema = (s: string) => Object.values(reference).filter((d) => d.rd_schema_id === s);
-    // The comparison has something to compare: identities, contacts that join several
-    // identities, and identities named in some messages and not in others.
-    expect(ofSchema('rd.identity').length).toBeGreaterThan(100);
-    expect(ofSchema('rd.contact').length).toBeGreaterThan(50);
-    expect(ofSchema('rd.contact').some((c) => (c.identities as unknown[]).length > 1)).toBe(true);
-    expect(ofSchema('rd.identity').some((d) => d.name !== null && (d.names as Array<{ count: number }>).reduce((n, e) => n + e.count, 0) < (d.message_count as number))).toBe(true);
     for (const [i, got] of others.entries()) {
       const differing = differingIds(reference, got);
       for (const k of differing.slice(0, 3)) console.info(runs[i + 1]?.name, 'DIFF', k, JSON.stringify(reference[k])?.slice(0, 500), '\n   GOT', JSON.stringify(got[k])?.slice(0, 500));
       expect(differing, `${runs[i + 1]?.name} against ${runs[0]?.name}`).toEqual([]);
     }
+    const ofSchema = (s: string) => Object.values(reference).filter((d) => d.rd_schema_id === s);
+    // The comparison has something to compare: identities, contacts that join several
+    // identities, and identities named in some messages and not in others.
+    console.info(`${ofSchema('rd.identity').length} identities, ${ofSchema('rd.contact').length} contacts, ${Object.keys(reference).length} documents equal in the three runs`);
+    expect(ofSchema('rd.identity').length).toBeGreaterThan(40);
+    expect(ofSchema('rd.contact').length).toBeGreaterThan(30);
+    expect(ofSchema('rd.contact').some((c) => (c.identities as unknown[]).length > 1)).toBe(true);
+    expect(ofSchema('rd.identity').some((d) => d.name !== null && (d.names as Array<{ count: number }>).reduce((n, e) => n + e.count, 0) < (d.message_count as number))).toBe(true);
     // Every identity is in the contact it names, and every contact lists exactly its
     // identities, with its figures summed over them.
     const identities = ofSchema('rd.identity');
@@ -126,7 +127,7 @@ describe('an identity that moves', () => {
     await store('m2@example.org', 'Jane Doe <jane@work.example>');
     await store('m3@example.org', 'Jane Doe <jane@example.org>');
     expect(await doc(['identity', ['email', 'jane@example.org']], 'rd.identity')).toMatchObject({ name: 'Jane Doe', names: [{ name: 'Jane Doe', count: 1 }], names_dropped: 0, message_count: 2, contact_id: 'jane doe' });
-    expect(await doc(['contact', 'jane@example.org'], 'rd.contact')).toBeNull();
+    expect(await doc(['contact', 'jane@example.org'], 'rd.contact')).toBeUndefined();
     expect(await doc(['contact', 'jane doe'], 'rd.contact')).toMatchObject({
       name: 'Jane Doe', identities: [['email', 'jane@example.org'], ['email', 'jane@work.example']], message_count: 3, from_count: 3,
     });
