@@ -44,6 +44,12 @@ export interface EmitOptions {
 export interface Rd {
   /** Writes fields of `schemaId` (must be listed in `emits`); returns the output's id. */
   emit(schemaId: string, fields: Record<string, Json>, options?: EmitOptions): string;
+  /** later_handler only: takes back this extension's own later_handler output of `schemaId`
+   * (listed in `emits`) for `key`, e.g. a total whose last member left. Its item is removed;
+   * the document goes when no other writer contributed to it; nothing happens when there
+   * is none. Emitting and retracting one document in one run is refused. A handler never
+   * needs it: an output its new run does not emit again is removed. Returns the id. */
+  retract(key: Key, schemaId: string): string;
   /** Reads one document by key and schema (the schema must be listed in `reads`); null when absent. */
   open(key: Key, schemaId: string): RdDocument | null;
   /** Reads several documents at once, in the order asked. */

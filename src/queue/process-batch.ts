@@ -282,8 +282,19 @@ async function runLater(ctx: QueueContext, ext: QueueExtension, values: JsonValu
     ctx.logger.warn(`${ext.declaration.id}: later_handler failed`, { error: result.ok ? (check as { message: string }).message : result.message });
     return;
   }
-  await writer.load(result.emits.map((e) => e.id));
+  const retracts = result.retracts ?? [];
+  await writer.load([...result.emits.map((e) => e.id), ...retracts.map((r) => r.id)]);
   applyOutputs(writer, ext, result.emits, check.fields, { id: laterSourceId, hash: contentHash(values) }, onChanged);
+  for (const { id } of retracts) {
+    // Only the extension's own later_handler item: an item it wrote from a source is that
+    // source's output, kept and removed by its provenance.
+    const item = (writer.get(id)?.rd_schema_items as Record<string, { rd_source?: { id?: string } | null }> | undefined)?.[ext.declaration.id];
+    if (item?.rd_source?.id !== laterSourceId) continue;
+    if (writer.removeItem(id, ext.declaration.id)) {
+      const after = writer.get(id);
+      if (after) onChanged(after);
+    }
+  }
 }
 
 /** A deleted source takes every extension's outputs from it along. */

@@ -20,6 +20,9 @@ export interface QueueOptions {
   /** Run only these extensions (others keep their checkpoints). */
   only?: readonly string[];
   poolSize?: number;
+  /** Changes per feed batch (default `queueLimits.batchSize`): tests cut the feed
+   * differently to show that the data does not depend on where batches end. */
+  batchSize?: number;
   /** After each feed batch: `changes` is how many feed rows it covered (for progress). */
   onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats; changes: number }) => void;
   /** `watch` reached the head of the feed: the catch-up is done, or a followed batch left
@@ -167,7 +170,7 @@ export class QueueRunner {
       until: 'forever',
       ...(lane.since === undefined ? {} : { since: lane.since }),
       includeDocs: true,
-      batchSize: queueLimits.batchSize,
+      batchSize: this.options.batchSize ?? queueLimits.batchSize,
       logger: this.options.logger,
       onBatch: async (batch) => {
         await this.processFeedBatch(lane, batch);
@@ -226,7 +229,7 @@ export class QueueRunner {
       until,
       ...(lane.since === undefined ? {} : { since: lane.since }),
       includeDocs: true,
-      batchSize: queueLimits.batchSize,
+      batchSize: this.options.batchSize ?? queueLimits.batchSize,
       logger: this.options.logger,
       onBatch: async (batch) => {
         const stats = await this.processFeedBatch(lane, batch);

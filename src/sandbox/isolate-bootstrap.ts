@@ -215,7 +215,7 @@ export function bootstrap(env: BootstrapEnv) {
   }
   let ext: Registered | undefined;
 
-  interface Collector { emits: unknown[]; later: unknown[]; logs: unknown[]; closed: boolean }
+  interface Collector { emits: unknown[]; retracts: unknown[]; later: unknown[]; logs: unknown[]; closed: boolean }
 
   const makeRd = (doc: Record<string, unknown> | null, out: Collector) => {
     const open = (requests: Array<[unknown, string]>) => {
@@ -268,6 +268,20 @@ export function bootstrap(env: BootstrapEnv) {
         out.emits.push(item);
         return id;
       },
+      // Only a later_handler retracts: its outputs belong to no source, so nothing else
+      // can ever remove one it no longer wants (a handler retracts by not emitting: the
+      // queue removes a source's outputs that its new run did not produce).
+      retract(key: unknown, schemaId: string) {
+        if (out.closed) throw new RdError('capability', 'rd.retract after the handler returned is refused: handlers are synchronous');
+        if (doc !== null) throw new RdError('capability', 'rd.retract is for later_handler only: a handler removes an output by no longer emitting it');
+        if (!ext!.emits.has(schemaId)) {
+          throw new RdError('capability', `rd.retract of schema "${schemaId}" is refused: add it to "emits" in the extension's declaration`);
+        }
+        checkJson(key, 'key', 0);
+        const id = docId(key, schemaId);
+        out.retracts.push({ id, key, schemaId });
+        return id;
+      },
       open: (key: unknown, schemaId: string) => open([[key, schemaId]])[0] ?? null,
       openMany: (requests: Array<[unknown, string]>) => open(requests),
       attachment(source: { _id?: unknown } | string, name: string, as: 'bytes' | 'text' = 'bytes') {
@@ -315,7 +329,7 @@ export function bootstrap(env: BootstrapEnv) {
     }
     const tampered = tamperedPrototype();
     if (tampered) return json.stringify({ ok: false, kind: 'capability', message: `the extension defined ${tampered}, which would rewrite outputs; it was removed`, logs: [] });
-    const text = json.stringify({ ok: true, emits: out.emits, later: out.later, logs: out.logs });
+    const text = json.stringify({ ok: true, emits: out.emits, ...(out.retracts.length > 0 ? { retracts: out.retracts } : {}), later: out.later, logs: out.logs });
     if (text.length > outputBytesPerDoc) {
       return json.stringify({ ok: false, kind: 'output-size', message: `the output of this document is ${text.length} bytes; the limit is ${outputBytesPerDoc}`, logs: [] });
     }
@@ -368,7 +382,7 @@ export function bootstrap(env: BootstrapEnv) {
       for (let i = 0; i < docs.length; i++) {
         setProgress(i + 1);
         const doc = docs[i]!;
-        const out: Collector = { emits: [], later: [], logs: [], closed: false };
+        const out: Collector = { emits: [], retracts: [], later: [], logs: [], closed: false };
         results.push(call(() => handler.call(undefined, doc, makeRd(doc, out)), out));
       }
       setProgress(0);
@@ -376,7 +390,7 @@ export function bootstrap(env: BootstrapEnv) {
     },
     runLater(valuesJson: string): string {
       const values = json.parse(valuesJson) as unknown[];
-      const out: Collector = { emits: [], later: [], logs: [], closed: false };
+      const out: Collector = { emits: [], retracts: [], later: [], logs: [], closed: false };
       setProgress(1);
       const later = ext!.laterHandler as (values: unknown, rd: unknown) => unknown;
       const result = call(() => later.call(undefined, values, makeRd(null, out)), out);

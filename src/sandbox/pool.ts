@@ -7,7 +7,7 @@ import { checkDeclaration } from './declaration.js';
 import { type KnownAnswers, knownAnswers } from './known-answers.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
-import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension } from './types.js';
+import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension, Retracted } from './types.js';
 
 export interface SandboxPoolOptions {
   sources: readonly ExtensionSource[];
@@ -296,6 +296,7 @@ interface RawResult {
   kind?: string;
   message?: string;
   emits?: Array<Omit<Emitted, 'attachments'> & { attachments?: Record<string, { content_type: string; base64?: string; text?: string }> }>;
+  retracts?: Retracted[];
   later?: JsonValue[];
   logs?: DocResult['logs'];
 }
@@ -318,7 +319,7 @@ function toDocResult(raw: unknown, declaration: ExtensionDeclaration): DocResult
   if (r === null || typeof r !== 'object') return forged('it is not a result object');
   const logs = Array.isArray(r.logs) ? r.logs : [];
   if (r.ok === true) {
-    const problem = checkEmits(r.emits ?? [], declaration);
+    const problem = checkEmits(r.emits ?? [], declaration) ?? checkRetracts(r.retracts ?? [], r.emits ?? [], declaration);
     if (problem) return forged(problem);
   }
   if (!r.ok) return { ok: false, kind: (r.kind ?? 'exception') as Extract<DocResult, { ok: false }>['kind'], message: r.message ?? 'unknown failure', logs };
@@ -331,7 +332,8 @@ function toDocResult(raw: unknown, declaration: ExtensionDeclaration): DocResult
     }
     return { ...rest, attachments: converted };
   });
-  return { ok: true, emits, later: r.later ?? [], logs };
+  const retracts = (r.retracts ?? []).map(({ id, key, schemaId }) => ({ id, key, schemaId }));
+  return { ok: true, emits, ...(retracts.length > 0 ? { retracts } : {}), later: r.later ?? [], logs };
 }
 
 /** What is wrong with emitted items that the bootstrap would never have produced. */
@@ -349,6 +351,27 @@ function checkEmits(emits: unknown, declaration: ExtensionDeclaration): string |
     }
     if (id !== expected) return `id ${JSON.stringify(id)} is not the id of its key and schema (${expected})`;
     if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return 'fields is not a plain object';
+  }
+  return undefined;
+}
+
+/** Retractions the bootstrap would never have produced: a schema not in "emits", an id
+ * not of its key, or a document the same call also emits (which would it be?). */
+function checkRetracts(retracts: unknown, emits: ReadonlyArray<{ id?: unknown }>, declaration: ExtensionDeclaration): string | undefined {
+  if (!Array.isArray(retracts)) return 'retracts is not a list';
+  const emitted = new Set(emits.map((e) => e.id));
+  for (const item of retracts as Array<Partial<Retracted> | null>) {
+    if (item === null || typeof item !== 'object') return 'a retracted item is not an object';
+    const { schemaId, key, id } = item;
+    if (typeof schemaId !== 'string' || !declaration.emits.includes(schemaId)) return `retracted schema ${JSON.stringify(schemaId)} is not in "emits"`;
+    let expected: string;
+    try {
+      expected = docIdFor(key as RdKey, schemaId);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    if (id !== expected) return `retracted id ${JSON.stringify(id)} is not the id of its key and schema (${expected})`;
+    if (emitted.has(id)) return `${id} is both emitted and retracted in one run`;
   }
   return undefined;
 }

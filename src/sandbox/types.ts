@@ -52,13 +52,21 @@ export interface Emitted {
   deps?: string[];
 }
 
+/** An output a later_handler takes back (rd.retract): its own item of that document is
+ * removed; the document goes when no other writer contributed to it. */
+export interface Retracted {
+  id: string;
+  key: RdKey;
+  schemaId: string;
+}
+
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn';
   message: string;
 }
 
 export type DocResult =
-  | { ok: true; emits: Emitted[]; later: JsonValue[]; logs: LogEntry[] }
+  | { ok: true; emits: Emitted[]; retracts?: Retracted[]; later: JsonValue[]; logs: LogEntry[] }
   | { ok: false; kind: FailureKind; message: string; logs: LogEntry[] };
 
 /**

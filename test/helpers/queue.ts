@@ -53,8 +53,8 @@ export async function snapshot(db: Db): Promise<Record<string, unknown>> {
 }
 
 /** Runs the queue over the database until idle, with a fresh runner, and closes it. */
-export async function runQueueOnce(db: Db, registry: SchemaRegistry, poolSize = 2) {
-  const runner = await QueueRunner.start({ db, registry, logger: silentLogger, poolSize });
+export async function runQueueOnce(db: Db, registry: SchemaRegistry, poolSize = 2, batchSize?: number) {
+  const runner = await QueueRunner.start({ db, registry, logger: silentLogger, poolSize, ...(batchSize === undefined ? {} : { batchSize }) });
   try {
     return await runner.runUntilIdle();
   } finally {

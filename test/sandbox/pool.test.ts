@@ -95,3 +95,34 @@ describe('ids computed inside the isolate', () => {
     }
   });
 });
+
+describe('rd.retract', () => {
+  const code = `export default { id: 'retracts', source_schemas: ['rd.msg.test'], emits: ['rd.msg.summary'],
+    handler(doc, rd) { rd.retract(['summary', 'x'], 'rd.msg.summary'); },
+    later_handler(values, rd) {
+      const [what] = values;
+      if (what === 'undeclared') rd.retract(['summary', 'x'], 'rd.account');
+      else if (what === 'both') { rd.emit('rd.msg.summary', { n: 1 }, { key: ['summary', 'x'] }); rd.retract(['summary', 'x'], 'rd.msg.summary'); }
+      else { rd.emit('rd.msg.summary', { n: 1 }, { key: ['summary', 'kept'] }); rd.retract(['summary', 'gone'], 'rd.msg.summary'); }
+    } };`;
+  let local: SandboxPool;
+  beforeAll(async () => {
+    local = await startSandboxPool({ sources: [{ origin: 'retracts.js', code }], size: 1, limits: testLimits });
+  });
+  afterAll(async () => {
+    await local.close();
+  });
+
+  it('a later_handler takes back one of its outputs; the id is that of the key and schema', async () => {
+    const { docIdFor } = await import('../../src/core/index.js');
+    const result = await local.runLater('retracts', ['ok'], fixtureServices());
+    expect(result).toMatchObject({ ok: true, emits: [{ key: ['summary', 'kept'] }], retracts: [{ id: docIdFor(['summary', 'gone'], 'rd.msg.summary'), key: ['summary', 'gone'], schemaId: 'rd.msg.summary' }] });
+  });
+
+  it('is refused in a handler, for an undeclared schema, and with an emit of the same document', async () => {
+    const [inHandler] = await local.run('retracts', [sourceDoc(1)], fixtureServices());
+    expect(inHandler).toMatchObject({ ok: false, kind: 'capability', message: expect.stringContaining('later_handler only') });
+    expect(await local.runLater('retracts', ['undeclared'], fixtureServices())).toMatchObject({ ok: false, kind: 'capability', message: expect.stringContaining('add it to "emits"') });
+    expect(await local.runLater('retracts', ['both'], fixtureServices())).toMatchObject({ ok: false, kind: 'capability', message: expect.stringContaining('both emitted and retracted') });
+  });
+});
