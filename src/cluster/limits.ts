@@ -22,6 +22,9 @@ export const clusterLimits = {
    * default): long enough for "raindrop status" to show who died, short enough that
    * restarts do not pile up documents every tick reads. */
   forgetDeadAfterLiveTimes: 24,
+  /** Tries to release a lease whose revision moved under the release (a lost answer, a
+   * lagging node) while it still names this worker: a few, then it runs out by itself. */
+  releaseAttempts: 3,
   /** A worker also compares its extensions with the installed ones this often, besides
    * whenever a batch carries an extension document: a worker that held no partition when
    * the install passed on the feed would otherwise run the old code (and replay a

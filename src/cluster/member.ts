@@ -170,14 +170,27 @@ export class ClusterMember {
   }
 
   async release(name: string, why: string): Promise<void> {
+    // A renewal in flight (a batch's fence) would change the revision under the release.
+    await this.renewing.get(name);
     const held = this.held.get(name);
     if (!held) return;
     this.held.delete(name);
     this.unwanted.delete(name);
     this.options.onLost?.(name, why);
-    // The epoch stays: the next owner bumps it. A 409 means someone took it already.
-    await putDoc(this.options.db, { _id: leaseDocId(name), _rev: held.rev, rd_cluster: 'lease', name, owner: null, epoch: held.epoch, expires: 0 });
-    this.options.logger.info(`released ${name} (${why})`);
+    // The epoch stays: the next owner bumps it. A 409 means someone took it already, or a
+    // write of ours whose answer was lost, or a node that had not seen our last renewal:
+    // read, and release again only while it still names this worker under this epoch.
+    let rev = held.rev;
+    for (let attempt = 0; attempt < clusterLimits.releaseAttempts; attempt++) {
+      if ((await putDoc(this.options.db, { _id: leaseDocId(name), _rev: rev, rd_cluster: 'lease', name, owner: null, epoch: held.epoch, expires: 0 })).ok) {
+        this.options.logger.info(`released ${name} (${why})`);
+        return;
+      }
+      const current = (await getDoc(this.options.db, leaseDocId(name))) as LeaseDoc | undefined;
+      if (!current?._rev || current.owner !== this.id || current.epoch !== held.epoch) return;
+      rev = current._rev;
+    }
+    this.options.logger.warn(`could not release ${name}; it runs out by itself`);
   }
 
   private async announce(now: number): Promise<void> {
