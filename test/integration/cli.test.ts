@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +84,15 @@ describe('raindrop CLI', () => {
   });
 
   it('gives exit code 4 when the server cannot be reached', async () => {
-    const result = await runCli(['status', '--couch', 'http://127.0.0.1:1'], env);
+    // A port nothing listens on (port 1, used before, is one Node's fetch refuses outright,
+    // which has its own message: couch-errors.test.ts).
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+    const result = await runCli(['status', '--couch', `http://127.0.0.1:${closed}`], env);
     expect(result.code).toBe(4);
     expect(result.stderr).toMatch(/could not reach CouchDB/);
   });
