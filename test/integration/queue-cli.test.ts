@@ -76,8 +76,10 @@ describe('queue commands', () => {
     const watcher = startCli(['process', '--watch', ...couchArgs(db.name)], env);
     const exited = new Promise<number | null>((resolve) => watcher.once('close', (code) => resolve(code)));
     try {
+      // 90 s, as the other waits on a busy machine: CI's CouchDB pass once needed more
+      // than 30 s for the re-install and replay while other test files ran beside it.
       const waitFor = async (what: string, check: () => Promise<boolean>) => {
-        const deadline = Date.now() + 30_000;
+        const deadline = Date.now() + 90_000;
         while (!(await check())) {
           if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
           await new Promise((r) => setTimeout(r, 100));
