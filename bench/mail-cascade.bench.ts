@@ -9,12 +9,11 @@ import { importLimits } from '../src/protocols/import/limits.js';
 import { type RawMessage, storeRawMessages } from '../src/protocols/store-raw.js';
 import { listErrors } from '../src/queue/maintenance.js';
 import { isBookkeeping } from '../src/queue/provenance.js';
-import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
 import { bookkeepingKinds } from './bookkeeping-kinds.js';
 import type { Benchmark, Measurement } from './harness.js';
-import { timedQueueRun } from './timed-queue-run.js';
+import { catchUpEmptyDatabase, timedQueueRun } from './timed-queue-run.js';
 
 /**
  * The whole mail cascade (every extension in extensions/, whatever it holds when this
@@ -122,14 +121,7 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         ctx.log(`${extensionIds.length} extensions: ${extensionIds.join(', ')}`);
         const db = useDatabase(couch, name);
         registry = await SchemaRegistry.load(db);
-        // Installed and up to date before the mail arrives: a run over the empty database
-        // gives every extension an incoming-lane checkpoint.
-        const warm = await QueueRunner.start({ db, registry, logger: silentLogger });
-        try {
-          await warm.runUntilIdle();
-        } finally {
-          await warm.close();
-        }
+        await catchUpEmptyDatabase(db, registry);
         const load = await loadRaw(registry, db, files);
         ctx.log(`${corpusName}: ${files.length} files, ${load.stored} raw stored, ${load.duplicate} duplicates, ${load.refused} refused (${mb(load.bytes).toFixed(1)} MB) at ${Math.round(load.stored / load.seconds)} msgs/s`);
 

@@ -7,12 +7,11 @@ import { type Couch, useDatabase } from '../src/couch/connect.js';
 import { destroyDatabase } from '../src/couch/ensure-database.js';
 import { importLimits } from '../src/protocols/import/limits.js';
 import { type RawMessage, storeRawMessages } from '../src/protocols/store-raw.js';
-import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { messageFiles, openCorpus } from '../test/helpers/corpus.js';
 import type { Benchmark, Measurement } from './harness.js';
 import { stripFromLine } from './mail-cascade.bench.js';
-import { timedQueueRun } from './timed-queue-run.js';
+import { catchUpEmptyDatabase, timedQueueRun } from './timed-queue-run.js';
 
 const require = createRequire(import.meta.url);
 // mailsplit (nodemailer's splitter) parses and rebuilds the header block.
@@ -93,12 +92,7 @@ export function mailMemoryBenchmark(couch: Couch): Benchmark {
             await installDatabase(couch, name, [], silentLogger);
             const db = useDatabase(couch, name);
             registry = await SchemaRegistry.load(db);
-            const warm = await QueueRunner.start({ db, registry, logger: silentLogger });
-            try {
-              await warm.runUntilIdle();
-            } finally {
-              await warm.close();
-            }
+            await catchUpEmptyDatabase(db, registry);
             const load = await storeRounds(registry, db, files, n);
             ctx.log(`${n}: ${load.stored} raw stored (${Math.ceil(n / files.length)} rounds of ${files.length} files), ${load.duplicate} duplicates, ${load.refused} refused`);
             const { report, seconds, peaks } = await timedQueueRun(db, registry, ctx.log);

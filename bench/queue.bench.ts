@@ -12,11 +12,11 @@ import { destroyDatabase, ensureDatabase } from '../src/couch/ensure-database.js
 import { pushDesignDocs, readDesignDocs } from '../src/couch/push-design-docs.js';
 import { applyItem } from '../src/couch/schema-items/merge.js';
 import { isBookkeeping } from '../src/queue/provenance.js';
-import { QueueRunner, type RunReport } from '../src/queue/queue-runner.js';
+import type { RunReport } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import type { Benchmark, Measurement } from './harness.js';
 import type { MemoryPeaks } from './memory-sampler.js';
-import { timedQueueRun } from './timed-queue-run.js';
+import { catchUpEmptyDatabase, timedQueueRun } from './timed-queue-run.js';
 
 /**
  * Issue 5 item 10: end-to-end throughput of the work queue on a realistic cascade of five
@@ -228,14 +228,7 @@ export function queueBenchmark(couch: Couch): Benchmark {
         try {
           registry = await prepare(db);
           if (lane === 'incoming') {
-            // The extensions are installed and up to date before the mail arrives: a run
-            // over the empty database gives each an incoming-lane checkpoint.
-            const warm = await QueueRunner.start({ db, registry, logger: silentLogger });
-            try {
-              await warm.runUntilIdle();
-            } finally {
-              await warm.close();
-            }
+            await catchUpEmptyDatabase(db, registry);
           }
           const loadSeconds = await loadRaw(db, n);
           ctx.log(`N=${label}: ${n} raw documents written at ${Math.round(n / loadSeconds)} docs/s`);

@@ -7,7 +7,6 @@ import { silentLogger } from '../src/core/index.js';
 import { type Couch, useDatabase } from '../src/couch/connect.js';
 import { destroyDatabase } from '../src/couch/ensure-database.js';
 import { readAppFiles } from '../src/couch/push-app.js';
-import { QueueRunner } from '../src/queue/queue-runner.js';
 import { SchemaRegistry } from '../src/schema/registry.js';
 import { startAppServer } from '../src/web/app-server.js';
 import { openCorpus } from '../test/helpers/corpus.js';
@@ -15,7 +14,7 @@ import { realMessageFiles } from './real-message-files.js';
 import { chromiumPath } from '../test/helpers/browser.js';
 import { type Benchmark, type Measurement, median } from './harness.js';
 import { loadRaw } from './mail-cascade.bench.js';
-import { timedQueueRun } from './timed-queue-run.js';
+import { catchUpEmptyDatabase, timedQueueRun } from './timed-queue-run.js';
 import { measureLiveUpdates } from './web-live.js';
 import { appViews, startViewWarmer, warmLimits } from '../src/web/view-warmer.js';
 
@@ -87,12 +86,7 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
         await installDatabase(couch, name, [], silentLogger);
         const db = useDatabase(couch, name);
         registry = await SchemaRegistry.load(db);
-        const warm = await QueueRunner.start({ db, registry, logger: silentLogger });
-        try {
-          await warm.runUntilIdle();
-        } finally {
-          await warm.close();
-        }
+        await catchUpEmptyDatabase(db, registry);
         const load = await loadRaw(registry, db, files);
         ctx.log(`web-app: ${load.stored} messages stored; processing`);
         // As `raindrop serve` does (unless RAINDROP_BENCH_WEB_WARM=0): the app's views are
