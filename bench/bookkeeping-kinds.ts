@@ -1,4 +1,5 @@
 import { callCouch, type Db } from '../src/couch/connect.js';
+import { bucketPrefix } from '../src/queue/dependent-buckets.js';
 import { bookkeepingPrefix } from '../src/queue/provenance.js';
 
 /**
@@ -6,6 +7,8 @@ import { bookkeepingPrefix } from '../src/queue/provenance.js';
  * and by what they hold (provenance of that key's documents as sources, the dependents
  * of that key's documents as targets, or both), with the extensions whose provenance
  * they carry: which bookkeeping is per message, per conversation, per identity, ...
+ * Dependents buckets (`rb!~<partition>!<bits>`) are the kind `bucket` (`bucket split`
+ * for the parents of a split).
  */
 export interface KindCount {
   count: number;
@@ -29,7 +32,7 @@ export async function bookkeepingKinds(db: Db): Promise<Map<string, KindCount>> 
     )) as unknown as { rows: Array<{ id: string; doc?: { provenance?: Record<string, Record<string, unknown>>; dependents?: Record<string, Record<string, string[]>> } }> };
     for (const { id, doc } of page.rows.slice(0, 2_000)) {
       const keyPart = id.slice(bookkeepingPrefix.length);
-      const type = keyPart.includes('.') ? keyPart.slice(0, keyPart.indexOf('.')) : 'other';
+      const type = id.startsWith(bucketPrefix) ? ((doc as { split?: boolean } | undefined)?.split ? 'bucket split' : 'bucket') : keyPart.includes('.') ? keyPart.slice(0, keyPart.indexOf('.')) : 'other';
       const holds = [doc?.provenance ? 'provenance' : '', doc?.dependents ? 'dependents' : ''].filter(Boolean).join('+') || 'empty';
       const extensions = [...new Set(Object.values(doc?.provenance ?? {}).flatMap((byExt) => Object.keys(byExt)))].sort().join(',');
       const longest = Math.max(0, ...Object.values(doc?.dependents ?? {}).flatMap((byExt) => Object.values(byExt).map((sources) => sources.length)));

@@ -57,6 +57,28 @@ async function viewBuildRate(db: Db, docCount: number): Promise<number> {
 }
 
 /**
+ * The same writes into a database that carries the web app's access check (the
+ * `validate_doc_update` of `_design/rd_access`, issue 12's least privilege), as the mail
+ * database does. CouchDB runs it in its JavaScript process for every document written,
+ * the admin's too (the function returns at once for them): the ceiling the queue's
+ * writes really have there.
+ */
+async function accessCheckedWriteRate(couch: Couch, name: string, prepared: ReadonlyArray<ReadonlyArray<{ _id: string }>>): Promise<number> {
+  const { db } = await ensureDatabase(couch, name);
+  try {
+    await pushDesignDocs(db, (await readDesignDocs(join(projectRoot, 'couchapp', 'ddocs'))).filter((d) => d._id === '_design/rd_access'));
+    const start = performance.now();
+    for (const docs of prepared) {
+      const results = await bulkWrite(db, docs);
+      if (results.some((r) => !r.ok)) throw new Error('a benchmark write failed');
+    }
+    return prepared.reduce((n, d) => n + d.length, 0) / ((performance.now() - start) / 1000);
+  } finally {
+    await destroyDatabase(couch, name);
+  }
+}
+
+/**
  * The CouchDB ceiling on one server: how fast it takes `_bulk_docs` of 2 KB documents in
  * batches of 500, how fast `_changes?include_docs=true` reads them back, how fast they
  * are read by id, and how fast a view indexes them. Everything Raindrop does is bounded
@@ -71,6 +93,7 @@ export function couchCeilingBenchmark(couch: Couch, prefix = 'couch', serverLabe
       const readRates: number[] = [];
       const keyedRates: number[] = [];
       const viewRates: number[] = [];
+      const checkedRates: number[] = [];
       for (let round = 0; round < rounds; round++) {
         const name = `bench_ceiling_${Date.now()}_${round}`;
         const { db } = await ensureDatabase(couch, name);
@@ -93,8 +116,9 @@ export function couchCeilingBenchmark(couch: Couch, prefix = 'couch', serverLabe
           readRates.push(rows / readSeconds);
           keyedRates.push(await keyedReadRate(db, prepared.flat().map((d) => d._id)));
           viewRates.push(await viewBuildRate(db, batches * batchSize));
+          checkedRates.push(await accessCheckedWriteRate(couch, `${name}_checked`, prepared));
           const r = (rates: number[]) => Math.round(rates.at(-1) ?? 0);
-          ctx.log(`${serverLabel || prefix} round ${round + 1}/${rounds}: write ${r(writeRates)} docs/s, changes ${r(readRates)} rows/s, keyed reads ${r(keyedRates)} docs/s, view build ${r(viewRates)} docs/s`);
+          ctx.log(`${serverLabel || prefix} round ${round + 1}/${rounds}: write ${r(writeRates)} docs/s (${r(checkedRates)} with the access check), changes ${r(readRates)} rows/s, keyed reads ${r(keyedRates)} docs/s, view build ${r(viewRates)} docs/s`);
         } finally {
           await destroyDatabase(couch, name);
         }
@@ -104,6 +128,7 @@ export function couchCeilingBenchmark(couch: Couch, prefix = 'couch', serverLabe
         { name: `${prefix}.bulk_docs.write`, value: median(writeRates), unit: 'docs/s', notes: `batches of ${batchSize}; ${notes}` },
         { name: `${prefix}.changes.read`, value: median(readRates), unit: 'rows/s', notes: `include_docs; ${notes}` },
         { name: `${prefix}.keyed.read`, value: median(keyedRates), unit: 'docs/s', notes: `_all_docs keys, ${readBatch} ids a request, shuffled; ${notes}` },
+        { name: `${prefix}.bulk_docs.write-access-checked`, value: median(checkedRates), unit: 'docs/s', notes: `the same writes into a database with _design/rd_access (validate_doc_update), as the mail database has; ${notes}` },
         { name: `${prefix}.view.build`, value: median(viewRates), unit: 'docs/s', notes: `rd_core/by_schema index built from scratch; ${notes}` },
       ];
       return results;

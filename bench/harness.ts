@@ -47,7 +47,7 @@ export function median(values: readonly number[]): number {
 /** The ceilings of several servers side by side: one row per measurement, one column
  * per server, and each server's value as a ratio to the first server's. */
 export function formatCeilings(rows: readonly Measurement[], servers: ReadonlyArray<{ prefix: string; label: string }>): string {
-  const kinds = ['bulk_docs.write', 'changes.read', 'keyed.read', 'view.build'];
+  const kinds = ['bulk_docs.write', 'bulk_docs.write-access-checked', 'changes.read', 'keyed.read', 'view.build'];
   const first = servers[0];
   if (!first) return '';
   const header = ['ceiling', ...servers.map((s) => s.label), ...servers.slice(1).map((s) => `${s.prefix} / ${first.prefix}`)];

@@ -96,13 +96,13 @@ export function mailMemoryBenchmark(couch: Couch): Benchmark {
             const load = await storeRounds(registry, db, files, n);
             ctx.log(`${n}: ${load.stored} raw stored (${Math.ceil(n / files.length)} rounds of ${files.length} files), ${load.duplicate} duplicates, ${load.refused} refused`);
             const { report, seconds, peaks } = await timedQueueRun(db, registry, ctx.log);
-            ctx.log(`${n}: ${report.written} documents in ${seconds.toFixed(0)} s (${(load.stored / seconds).toFixed(1)} msgs/s); peaks: queue ${mb(peaks.rss).toFixed(0)} MB (heap ${mb(peaks.heapUsed).toFixed(0)}), sandbox ${mb(peaks.sandboxHwm).toFixed(0)} MB, server ${mb(peaks.serverRss).toFixed(0)} MB`);
+            ctx.log(`${n}: ${report.written} documents in ${seconds.toFixed(0)} s (${(load.stored / seconds).toFixed(1)} msgs/s); peaks: queue ${mb(peaks.rss).toFixed(0)} MB (heap ${mb(peaks.heapUsed).toFixed(0)}), sandbox ${mb(peaks.sandboxHwm).toFixed(0)} MB, server ${mb(peaks.serverRss).toFixed(0)} MB (not file-backed ${mb(peaks.serverAnon).toFixed(0)} MB)`);
             peaksBySize.push({ n, queue: peaks.rss, sandbox: peaks.sandboxHwm, server: peaks.serverRss });
             results.push(
               { name: `mail.memory.${n}.queue-rss.peak`, value: mb(peaks.rss), unit: 'MB', notes: `queue process; heap used peak ${mb(peaks.heapUsed).toFixed(0)} MB; ${load.stored} messages in ${seconds.toFixed(0)} s` },
               { name: `mail.memory.${n}.sandbox-rss.peak`, value: mb(peaks.sandboxHwm), unit: 'MB', notes: 'sandbox child process (VmHWM)' },
             );
-            if (peaks.serverRss > 0) results.push({ name: `mail.memory.${n}.server-rss.peak`, value: mb(peaks.serverRss), unit: 'MB', notes: 'embedded server process (sampled VmRSS)' });
+            if (peaks.serverRss > 0) results.push({ name: `mail.memory.${n}.server-rss.peak`, value: mb(peaks.serverRss), unit: 'MB', notes: `embedded server process (sampled VmRSS; RssAnon peak ${mb(peaks.serverAnon).toFixed(0)} MB)` });
           } finally {
             await registry?.close();
             await destroyDatabase(couch, name).catch(() => undefined);

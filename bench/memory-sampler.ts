@@ -28,12 +28,13 @@ async function childrenOf(parent: number): Promise<ChildInfo[]> {
   return out;
 }
 
-/** VmRSS / VmHWM of a process, in bytes; undefined when it is gone. */
-async function procMemory(pid: number): Promise<{ rss: number; hwm: number } | undefined> {
+/** VmRSS / VmHWM / RssAnon (resident memory not backed by a file) of a process, in
+ * bytes; undefined when it is gone. */
+async function procMemory(pid: number): Promise<{ rss: number; hwm: number; anon: number } | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon') };
   } catch {
     return undefined;
   }
@@ -46,13 +47,16 @@ export interface MemoryPeaks {
   /** VmHWM of the sandbox child just before it stops: its true peak (it is started per run). */
   sandboxHwm: number;
   serverRss: number;
+  /** The server's peak RssAnon: its RSS without the file pages LevelDB maps (the kernel
+   * can drop those under pressure), to tell the two apart. */
+  serverAnon: number;
   samples: number;
 }
 
 /** Samples every 100 ms; the children are looked up again every second (a restarted
  * sandbox process has a new pid). */
 export function startMemorySampler(sampleEveryMs = 100): { stop(): Promise<MemoryPeaks> } {
-  const peaks: MemoryPeaks = { rss: 0, heapUsed: 0, sandboxRss: 0, sandboxHwm: 0, serverRss: 0, samples: 0 };
+  const peaks: MemoryPeaks = { rss: 0, heapUsed: 0, sandboxRss: 0, sandboxHwm: 0, serverRss: 0, serverAnon: 0, samples: 0 };
   let children: ChildInfo[] = [];
   let lastScan = 0;
   let busy = false;
@@ -75,6 +79,7 @@ export function startMemorySampler(sampleEveryMs = 100): { stop(): Promise<Memor
           peaks.sandboxHwm = Math.max(peaks.sandboxHwm, m.hwm);
         } else if (child.role === 'server') {
           peaks.serverRss = Math.max(peaks.serverRss, m.rss);
+          peaks.serverAnon = Math.max(peaks.serverAnon, m.anon);
         }
       }
       peaks.samples++;

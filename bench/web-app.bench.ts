@@ -95,9 +95,10 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
         const warming = webBenchWarmSetting();
         const warmer = warming ? startViewWarmer(db, silentLogger) : undefined;
         let run: Awaited<ReturnType<typeof timedQueueRun>>;
+        let idleAt = 0;
         try {
           run = await timedQueueRun(db, registry, ctx.log, () => warmer?.poke());
-          const idleAt = performance.now();
+          idleAt = performance.now();
           warmer?.busy(false);
           while (warmer && warmer.rounds === 0) await new Promise((r) => setTimeout(r, 100));
           if (warmer) ctx.log(`web-app: the warmer's round after the queue went idle took ${((performance.now() - idleAt) / 1000).toFixed(1)} s (${warmLimits.quietMs / 1000} s of it waiting for quiet)`);
@@ -122,8 +123,11 @@ export function webAppBenchmark(couch: Couch, login: { username: string; passwor
             }
           }
         }
-        const viewSeconds = (performance.now() - v0) / 1000;
-        ctx.log(`web-app: views ready ${viewSeconds.toFixed(1)} s after the queue went idle (${warming ? 'warmed during the run' : 'not warmed: the first build'})`);
+        // From the moment the queue went idle, the warmer's round included: that is how
+        // long a user who opens the app right after an import waits for its first page
+        // (the time of the checks above alone once hid a 4-minute round).
+        const viewSeconds = (performance.now() - idleAt) / 1000;
+        ctx.log(`web-app: views ready ${viewSeconds.toFixed(1)} s after the queue went idle (${warming ? 'warmed as serve warms them' : 'not warmed: the first build'}; ${((performance.now() - v0) / 1000).toFixed(1)} s of it after the warmer)`);
         const app = await startAppServer({ couchUrl: couch.url, db: name, files: await readAppFiles(join(projectRoot, 'dist', 'couchapp', 'app')), port: 0, logger: silentLogger });
         const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
         try {

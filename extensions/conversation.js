@@ -4,7 +4,9 @@
 // references (through placeholder parents: ids referenced but not present) and, for a
 // reply with no references at all, the subject fallback (same base subject, a shared
 // participant, within 30 days). Each message walks its whole set by key
-// (rd.msg.thread, the reverse index rd.msg.referenced-by, rd.conv.subject-index) and
+// (rd.msg.thread, the reverse index rd.msg.referenced-by, and for the subject fallback
+// rd.conv.subject-index when the message is itself a reply without references, else
+// rd.conv.subject-seekers, the only messages of its subject it could be linked to) and
 // declares every document it looked at as a dependency, so when a missing parent
 // arrives, or a new message links in, every member runs again. The conversation's key
 // is ["conv", smallest Message-ID of its messages] and its summary is written by that
@@ -18,9 +20,9 @@ const maxNodes = 5000;
 const subjectWindow = 30 * 24 * 3600;
 
 /** The subject fallback: only a reply that carries no references joins on its subject. */
+const seeker = (/** @type {Thread} */ t) => t.reply_prefix && t.references.length === 0;
 const subjectLinked = (/** @type {Thread} */ a, /** @type {Thread} */ b) => {
   if (a.message_id === b.message_id || a.base_subject === null || a.base_subject !== b.base_subject) return false;
-  const seeker = (/** @type {Thread} */ t) => t.reply_prefix && t.references.length === 0;
   if (!seeker(a) && !seeker(b)) return false;
   if (a.timestamp === null || b.timestamp === null || Math.abs(a.timestamp - b.timestamp) > subjectWindow) return false;
   return a.participants.some((p) => b.participants.includes(p));
@@ -31,7 +33,7 @@ export default {
   id: 'rd.ext.conversation',
   source_schemas: ['rd.msg.thread'],
   emits: ['rd.msg.conversation', 'rd.conv.summary'],
-  reads: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.msg.seen', 'rd.msg.flagged', 'rd.msg.archived', 'rd.msg.deleted', 'rd.msg.grouping-tag'],
+  reads: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.conv.subject-seekers', 'rd.msg.seen', 'rd.msg.flagged', 'rd.msg.archived', 'rd.msg.deleted', 'rd.msg.grouping-tag'],
   category: 'provider',
   confidence: 1,
   uses_dependencies: true,
@@ -42,8 +44,22 @@ export default {
     const threads = new Map([[own, self]]);
     /** @type {Map<string, string[]>} */
     const reverse = new Map();
+    /** Subject lists read, by schema and base subject: a reply without references may be
+     * linked to any message of its subject (rd.conv.subject-index), any other message
+     * only to such replies (rd.conv.subject-seekers, a much shorter list). */
     /** @type {Map<string, string[]>} */
     const bySubject = new Map();
+    /** @type {Map<string, string[]>} */
+    const seekersBySubject = new Map();
+    /** The list a message's subject fallback looks through. */
+    const subjectListOf = (/** @type {Thread | null | undefined} */ t) => (t && t.base_subject !== null ? (seeker(t) ? bySubject : seekersBySubject).get(t.base_subject) ?? [] : []);
+    /** Reads the lists of these base subjects not read yet (one host call per schema). */
+    const loadSubjects = (/** @type {Map<string, string[]>} */ into, /** @type {string} */ schema, /** @type {Array<string | null | undefined>} */ bases) => {
+      const todo = [...new Set(bases.filter((b) => typeof b === 'string' && !into.has(b)))].sort();
+      if (todo.length === 0) return;
+      const docs = rd.openMany(todo.map((b) => [['subject', /** @type {string} */ (b)], schema]));
+      todo.forEach((b, i) => into.set(/** @type {string} */ (b), /** @type {string[]} */ (docs[i]?.message_ids ?? [])));
+    };
     /** @type {Array<[Key, string]>} */
     const deps = [];
 
@@ -62,11 +78,11 @@ export default {
       const fresh = frontier.filter((id) => !reverse.has(id));
       const rev = rd.openMany(fresh.map((id) => [['email', id], 'rd.msg.referenced-by']));
       fresh.forEach((id, i) => reverse.set(id, /** @type {string[]} */ (rev[i]?.referenced_by ?? [])));
-      const bases = [...new Set(frontier.map((id) => threads.get(id)?.base_subject).filter((b) => typeof b === 'string' && !bySubject.has(b)))].sort();
-      const subj = rd.openMany(bases.map((b) => [['subject', /** @type {string} */ (b)], 'rd.conv.subject-index']));
-      bases.forEach((b, i) => bySubject.set(/** @type {string} */ (b), /** @type {string[]} */ (subj[i]?.message_ids ?? [])));
+      const frontierThreads = frontier.map((id) => threads.get(id) ?? null);
+      loadSubjects(bySubject, 'rd.conv.subject-index', frontierThreads.filter((t) => t && seeker(t)).map((t) => t?.base_subject));
+      loadSubjects(seekersBySubject, 'rd.conv.subject-seekers', frontierThreads.filter((t) => t && !seeker(t)).map((t) => t?.base_subject));
       // Candidates from the reverse indexes are checked against their own rd.msg.thread.
-      loadThreads(frontier.flatMap((id) => [...(reverse.get(id) ?? []), ...(bySubject.get(threads.get(id)?.base_subject ?? '') ?? [])]));
+      loadThreads(frontier.flatMap((id) => [...(reverse.get(id) ?? []), ...subjectListOf(threads.get(id))]));
       /** @type {string[]} */
       const next = [];
       const link = (/** @type {string} */ id) => {
@@ -81,7 +97,7 @@ export default {
           if (threads.get(child)?.references.includes(id)) link(child);
         }
         if (t && t.base_subject !== null) {
-          for (const other of bySubject.get(t.base_subject) ?? []) {
+          for (const other of subjectListOf(t)) {
             const o = threads.get(other);
             if (o && subjectLinked(t, o)) link(other);
           }
@@ -93,6 +109,7 @@ export default {
     const nodes = [...visited].sort();
     for (const id of nodes) deps.push([['email', id], 'rd.msg.thread'], [['email', id], 'rd.msg.referenced-by']);
     for (const b of [...bySubject.keys()].sort()) deps.push([['subject', b], 'rd.conv.subject-index']);
+    for (const b of [...seekersBySubject.keys()].sort()) deps.push([['subject', b], 'rd.conv.subject-seekers']);
     const members = nodes.filter((id) => threads.get(id));
     const convId = members[0] ?? own;
     /** @type {Key} */

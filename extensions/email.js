@@ -2,6 +2,9 @@
 // rd.msg.email <- rd.msg.rfc822: the raw bytes parsed on the host by rd.std.parseMime
 // (mailparser): decoded headers, addresses, date, ids, List-* headers, the part list and
 // the decoded bodies (raw, not for display: rd.msg.body has the sanitized HTML).
+// What parseMime returns is part of this file's meaning but not of its code hash: when its
+// decoding changes, the line below changes with it, so existing mail is parsed again.
+// parseMime decoding: 2 (text parts labelled us-ascii or unlabelled decoded by content).
 
 /** @typedef {import('./types/raindrop').MimeAddress} MimeAddress */
 

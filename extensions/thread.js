@@ -1,10 +1,14 @@
 // @ts-check
 // rd.msg.thread <- rd.msg.email: the threading facts of one message (cleaned references,
 // base subject, participants), small enough that rd.ext.conversation can open a whole
-// thread's worth of them. The later_handler keeps two reverse indexes that an extension
+// thread's worth of them. The later_handler keeps reverse indexes that an extension
 // seeing one document cannot otherwise have: rd.msg.referenced-by under each referenced
 // Message-ID (a placeholder parent when that message has not arrived) and
-// rd.conv.subject-index under each base subject. Both only grow; readers verify entries.
+// rd.conv.subject-index under each base subject, and rd.conv.subject-seekers, the replies
+// without references among them (the only messages the subject fallback links to one
+// that is not such a reply: rd.ext.conversation reads and depends on that short list for
+// every other message, so a subject's new messages do not re-run all its earlier ones).
+// All only grow; readers verify entries.
 // A delivery status notification (a bounce) carries `bounce_of`, the Message-ID of the
 // message it reports on, read from the returned headers; that id is its parent, so the
 // bounce joins the original's conversation.
@@ -105,8 +109,8 @@ const addressOf = (a) => (a && typeof a === 'object' && typeof (/** @type {{addr
 export default {
   id: 'rd.ext.thread',
   source_schemas: ['rd.msg.email'],
-  emits: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index'],
-  reads: ['rd.msg.referenced-by', 'rd.conv.subject-index'],
+  emits: ['rd.msg.thread', 'rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.conv.subject-seekers'],
+  reads: ['rd.msg.referenced-by', 'rd.conv.subject-index', 'rd.conv.subject-seekers'],
   category: 'provider',
   confidence: 1,
   handler(doc, rd) {
@@ -152,22 +156,25 @@ export default {
       timestamp: typeof doc.timestamp === 'number' ? doc.timestamp : null,
       ...(bounce !== null ? { bounce_of: bounce } : {}),
     });
-    rd.later({ id: own, refs: kept, base });
+    rd.later({ id: own, refs: kept, base, seeker: reply && kept.length === 0 });
   },
   later_handler(values, rd) {
     /** @type {Map<string, Set<string>>} */
     const byRef = new Map();
     /** @type {Map<string, Set<string>>} */
     const bySubject = new Map();
+    /** @type {Map<string, Set<string>>} */
+    const seekersBySubject = new Map();
     const add = (/** @type {Map<string, Set<string>>} */ m, /** @type {string} */ k, /** @type {string} */ v) => {
       const s = m.get(k) ?? new Set();
       s.add(v);
       m.set(k, s);
     };
     for (const v of values) {
-      const { id, refs, base } = /** @type {{id: string, refs: string[], base: string | null}} */ (/** @type {unknown} */ (v));
+      const { id, refs, base, seeker } = /** @type {{id: string, refs: string[], base: string | null, seeker: boolean}} */ (/** @type {unknown} */ (v));
       for (const r of refs) add(byRef, r, id);
       if (base !== null) add(bySubject, base, id);
+      if (base !== null && seeker) add(seekersBySubject, base, id);
     }
     const merge = (/** @type {unknown} */ existing, /** @type {Set<string>} */ fresh) => {
       const before = Array.isArray(existing) ? /** @type {string[]} */ (existing) : [];
@@ -185,6 +192,12 @@ export default {
     subjects.forEach((s, i) => {
       const next = merge(subjectDocs[i]?.message_ids, /** @type {Set<string>} */ (bySubject.get(s)));
       if (next) rd.emit('rd.conv.subject-index', { message_ids: next }, { key: ['subject', s] });
+    });
+    const seekerSubjects = [...seekersBySubject.keys()].sort();
+    const seekerDocs = rd.openMany(seekerSubjects.map((s) => [['subject', s], 'rd.conv.subject-seekers']));
+    seekerSubjects.forEach((s, i) => {
+      const next = merge(seekerDocs[i]?.message_ids, /** @type {Set<string>} */ (seekersBySubject.get(s)));
+      if (next) rd.emit('rd.conv.subject-seekers', { message_ids: next }, { key: ['subject', s] });
     });
   },
 };

@@ -74,6 +74,8 @@ export const partitionLease = (partition: number) => `partition:${partition}`;
 /** The singleton lease of the cross-key extensions (work-classes.ts). */
 export const aggregatesLease = 'queue:aggregates';
 export const unitCheckpointId = (unit: string) => `${coordinationPrefix}checkpoint!${unit}`;
+/** The aggregates unit's commit intent (src/queue/commit-intent.ts). */
+export const unitIntentId = (unit: string) => `${coordinationPrefix}intent!${unit}`;
 export const workerPrefix = `${coordinationPrefix}worker!`;
 export const leasePrefix = `${coordinationPrefix}lease!`;
 export const checkpointPrefix = `${coordinationPrefix}checkpoint!`;

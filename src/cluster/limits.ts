@@ -1,11 +1,10 @@
+import { queueLimits } from '../queue/limits.js';
+
 /** Limits of the scale-out coordination, each with its reason. */
 export const clusterLimits = {
-  /** Partitions of the key space. Fixed: a partition's checkpoint and lease are named by
-   * its number, so changing it means starting every partition over. 16 spreads evenly
-   * over up to ~5 workers (rendezvous gives each about P/N, and the spread of P/N with
-   * P = 16 stays within one or two partitions) while keeping per-batch fencing to at most
-   * 16 small documents. */
-  partitions: 16,
+  /** Partitions of the key space: the queue's (src/queue/limits.ts says why 16), since
+   * its dependents buckets are per partition. */
+  partitions: queueLimits.keyPartitions,
   /** A worker renews its heartbeat and leases this often. */
   heartbeatMs: 2_000,
   /** A worker whose heartbeat is older than this is dead and the others take its share

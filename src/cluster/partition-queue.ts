@@ -10,7 +10,8 @@ import { type BatchStats, type QueueContext, processBatch } from '../queue/proce
 import { isBookkeeping } from '../queue/provenance.js';
 import { removeUnvisitedOutputs } from '../queue/stale-outputs.js';
 import { extensionSchemaId } from '../queue/load-extensions.js';
-import { type LeaseDoc, type PartitionCheckpointDoc, aggregatesLease, leaseAllowsCommit, leaseDocId, unitCheckpointId } from './documents.js';
+import { removeUncommittedOutputs } from '../queue/commit-intent.js';
+import { type LeaseDoc, type PartitionCheckpointDoc, aggregatesLease, leaseAllowsCommit, leaseDocId, unitCheckpointId, unitIntentId } from './documents.js';
 import type { ClusterMember, HeldLease } from './member.js';
 import { partitionOfId } from './partition.js';
 import { editedExtensions, splitExtensions } from './work-classes.js';
@@ -129,6 +130,12 @@ export class PartitionQueue {
       // A stale owner may write between the read and this write: read again.
       const result = await putDoc(this.db, next);
       if (result.ok) {
+        // The last owner's batch may have died between its outputs and its provenance;
+        // cross-key work rerun now may not make those outputs again (commit-intent.ts).
+        if (lease.name === aggregatesLease) {
+          const removed = await removeUncommittedOutputs(this.db, unitIntentId(aggregatesLease));
+          if (removed > 0) this.options.logger.info(`${aggregatesLease}: removed ${removed} outputs the last owner wrote and never vouched for`);
+        }
         this.state.set(lease.name, { unit: lease.name, workClass: partition === undefined ? 'aggregate' : 'partitioned', ...(partition === undefined ? {} : { partition }), epoch: lease.epoch, rev: result.rev, since: stored?.seq, storedSince: stored?.seq, code: next.code, installed: next.installed ?? next.code, replaced: next.replaced ?? [] });
         return;
       }
@@ -248,7 +255,7 @@ export class PartitionQueue {
       // The outputs are fenced too, not only the checkpoint: a late owner's read-modify-
       // write of a shared count (the aggregates) would count a message twice.
       const beforeCommit = async () => (await this.fenceHolds(units, epochs)).length === units.length;
-      const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }, { beforeCommit }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
+      const stats = docs.length + deleted.length > 0 && cls.ctx.ordered.length > 0 ? await processBatch(cls.ctx, { docs, deleted }, { beforeCommit, ...(workClass === 'aggregate' ? { intentId: unitIntentId(aggregatesLease) } : {}) }) : { ran: 0, skipped: 0, failed: 0, written: 0 };
       if (stats.refused) {
         this.options.onBatch?.({ units, stats, changes: batch.rows.length });
         return 'refused';

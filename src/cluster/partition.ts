@@ -1,12 +1,8 @@
-import { createHash } from 'node:crypto';
+import { bucketPrefix, partitionOfKeyPart, stableHash32 } from '../queue/dependent-buckets.js';
 import { bookkeepingPrefix, keyPartOf } from '../queue/provenance.js';
 import { clusterLimits } from './limits.js';
 
-/** A stable 32-bit number of a string (the first 4 bytes of its SHA-256): the same on
- * every machine and Node version, unlike any in-process hash. */
-export function stableHash32(text: string): number {
-  return createHash('sha256').update(text, 'utf8').digest().readUInt32BE(0);
-}
+export { stableHash32 };
 
 /**
  * The partition of a document: by its key part (`rc!<type>.<value>!<schema>` without the
@@ -15,8 +11,10 @@ export function stableHash32(text: string): number {
  * document is placed by its id alone, as the feed gives no content for it.
  */
 export function partitionOfId(docId: string, partitions: number = clusterLimits.partitions): number {
+  // A dependents bucket names its partition (of the fixed count; see queueLimits.keyPartitions).
+  if (docId.startsWith(bucketPrefix)) return Number(docId.slice(bucketPrefix.length, docId.indexOf('!', bucketPrefix.length))) % partitions;
   const keyPart = docId.startsWith(bookkeepingPrefix) ? docId.slice(bookkeepingPrefix.length) : keyPartOf(docId);
-  return stableHash32(keyPart) % partitions;
+  return partitionOfKeyPart(keyPart, partitions);
 }
 
 export const allPartitions = (partitions: number = clusterLimits.partitions): number[] => Array.from({ length: partitions }, (_, i) => i);

@@ -35,6 +35,17 @@ export async function bulkGet(db: Db, ids: readonly string[]): Promise<Map<strin
   return found;
 }
 
+/** The current revision of a document without its body (`_all_docs` by key), or
+ * undefined when it does not exist or is deleted: for a rewrite of a large document
+ * whose old content is not needed. */
+export async function currentRev(db: Db, id: string): Promise<string | undefined> {
+  const body = (await callCouch(db.couch, `reading the revision of ${id} in "${db.name}"`, () =>
+    db.couch.server.request({ db: db.name, method: 'POST', path: '_all_docs', body: { keys: [id] } }),
+  )) as { rows: AllDocsRow[] };
+  const value = body.rows[0]?.value;
+  return value && !value.deleted ? value.rev : undefined;
+}
+
 /** Reads one document, or undefined when it does not exist. */
 export async function getDoc(db: Db, id: string): Promise<CouchDoc | undefined> {
   return (await bulkGet(db, [id])).get(id);

@@ -7,14 +7,15 @@ import type { CouchDoc } from '../couch/documents.js';
 import { couchLimits } from '../couch/limits.js';
 import { type PendingUpload, applyItem, removeItem } from '../couch/schema-items/merge.js';
 import type { SchemaItemInput } from '../couch/schema-items/model.js';
-import { type DependentChange, applyDependentChange, dependentChanges } from './dependents.js';
+import { type DependentChange, dependentChanges } from './dependents.js';
+import { DependentsIndex, type DependentsOp, replayDependentsOp } from './dependents-index.js';
 import { type ProvenanceEntry, type SourceProvenance, bookkeepingId, isBookkeeping, keyPartOf, provenanceIn, withProvenance } from './provenance.js';
 
 type Op =
   | { kind: 'item'; input: SchemaItemInput }
   | { kind: 'remove'; writer: string }
   | { kind: 'provenance'; sourceId: string; extension: string; entry: ProvenanceEntry | null }
-  | { kind: 'dependent'; change: DependentChange };
+  | DependentsOp;
 
 /**
  * The in-memory state of one batch: every document the batch read or changed, with the
@@ -33,6 +34,13 @@ export class BatchWriter {
   private readonly storedRevs = new Map<string, string>();
   /** Each source's provenance as it was before this batch changed it (dependents diff). */
   private readonly provenanceBefore = new Map<string, SourceProvenance | null>();
+
+  /** The dependents index (dependents-index.ts), on this batch's copies of its documents. */
+  private readonly dependents = new DependentsIndex({
+    get: (id) => this.state.get(id),
+    load: (ids) => this.load(ids),
+    record: (id, op, next, given) => this.record(id, op, next, given),
+  });
 
   constructor(private readonly db: Db) {}
 
@@ -96,6 +104,16 @@ export class BatchWriter {
     return provenanceIn(this.state.get(bookkeepingId(sourceId)), sourceId);
   }
 
+  /** Loads everything that may hold dependents of these documents (DependentsIndex.load). */
+  loadDependents(targets: readonly string[]): Promise<void> {
+    return this.dependents.load(targets);
+  }
+
+  /** The (extension, source) pairs depending on `target`; `loadDependents` first. */
+  dependentsOf(target: string): Array<[string, string]> {
+    return this.dependents.of(target);
+  }
+
   setProvenance(sourceId: string, extension: string, entry: ProvenanceEntry | null): void {
     const id = bookkeepingId(sourceId);
     if (!this.provenanceBefore.has(sourceId)) this.provenanceBefore.set(sourceId, this.provenance(sourceId) ?? null);
@@ -142,13 +160,17 @@ export class BatchWriter {
     const ids = [...this.ops.keys()];
     // Bookkeeping documents that carry a dependents change go before the others: a
     // provenance entry declaring deps must not reach the server before the index entries
-    // that make a change to those deps re-trigger it.
-    const carriesDependents = (id: string) => (this.ops.get(id) ?? []).some((op) => op.kind === 'dependent');
+    // that make a change to those deps re-trigger it. A split bucket's children go before
+    // the parent that no longer holds their entries.
+    const carries = (id: string, kinds: ReadonlyArray<Op['kind']>) => (this.ops.get(id) ?? []).some((op) => kinds.includes(op.kind));
     const bookkeeping = ids.filter(isBookkeeping);
+    const splits = bookkeeping.filter((id) => carries(id, ['bucket-split']));
+    const entries = bookkeeping.filter((id) => !carries(id, ['bucket-split']) && carries(id, ['dependent', 'bucket-merge']));
     const written =
       (await this.commitIds(groupedByKey(ids.filter((id) => !isBookkeeping(id))))) +
-      (await this.commitIds(bookkeeping.filter(carriesDependents))) +
-      (await this.commitIds(bookkeeping.filter((id) => !carriesDependents(id))));
+      (await this.commitIds(entries)) +
+      (await this.commitIds(splits)) +
+      (await this.commitIds(bookkeeping.filter((id) => !carries(id, ['bucket-split', 'dependent', 'bucket-merge']))));
     this.ops.clear();
     this.outgoing.clear();
     this.provenanceBefore.clear();
@@ -159,14 +181,8 @@ export class BatchWriter {
    * written after the outputs and before (or with) the provenance that declares it (an
    * extra entry after a crash only costs a re-run; a missing one would lose a re-trigger). */
   private async updateDependents(): Promise<void> {
-    const changes = [...this.provenanceBefore].flatMap(([sourceId, before]) => dependentChanges(before, this.provenance(sourceId), sourceId));
-    if (changes.length === 0) return;
-    await this.load(changes.map((c) => bookkeepingId(c.target)));
-    for (const change of changes) {
-      const id = bookkeepingId(change.target);
-      const next = applyDependentChange(this.state.get(id), change);
-      if (next) this.record(id, { kind: 'dependent', change }, next._deleted ? null : next, next);
-    }
+    const changes: DependentChange[] = [...this.provenanceBefore].flatMap(([sourceId, before]) => dependentChanges(before, this.provenance(sourceId), sourceId));
+    await this.dependents.apply(changes);
   }
 
   private async commitIds(ids: string[]): Promise<number> {
@@ -228,8 +244,8 @@ export class BatchWriter {
           const next = removeItem(doc, op.writer);
           out = next.doc;
           doc = next.doc._deleted ? null : next.doc;
-        } else if (op.kind === 'dependent') {
-          const next = applyDependentChange(doc, op.change);
+        } else if (op.kind === 'dependent' || op.kind === 'bucket-merge' || op.kind === 'bucket-split') {
+          const next = replayDependentsOp(doc, op, id);
           if (next) {
             out = next;
             doc = next._deleted ? null : next;

@@ -2,14 +2,15 @@ import { contentHash, docIdFor, type JsonValue, type Logger, type RdKey } from '
 import type { Db } from '../couch/connect.js';
 import type { CouchDoc } from '../couch/documents.js';
 import type { WriterCategory } from '../couch/schema-items/model.js';
+import { itemSourceId } from '../couch/schema-items/merge.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import type { DocResult, Emitted, FailureKind } from '../sandbox/types.js';
 import type { CheckOutcome, SchemaRegistry } from '../schema/registry.js';
 import { BatchWriter } from './batch-writer.js';
+import { writeIntent } from './commit-intent.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
 import { prefetchAttachments, readsAtSourceKeys } from './prefetch.js';
-import { dependentsOf } from './dependents.js';
 import { type ProvenanceEntry, bookkeepingId, isBookkeeping, sourceHash } from './provenance.js';
 
 export interface QueueContext {
@@ -43,6 +44,10 @@ export interface BatchOptions {
    * whose lease moved on while the batch ran must not write what it computed: see
    * src/cluster). Absent for the single-process queue. */
   beforeCommit?: () => Promise<boolean>;
+  /** Where to write the commit's intent (commit-intent.ts) before its outputs: the
+   * outputs and error records no provenance lists yet. A cluster's aggregates unit, whose
+   * rerun after a crash may not make the same outputs again. */
+  intentId?: string;
 }
 
 export interface BatchStats {
@@ -104,6 +109,8 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
   const force = new Set(options.force ?? []);
   const pending = new Map<string, Map<string, CouchDoc>>();
   const position = new Map(ctx.ordered.map((e, i) => [e.declaration.id, i]));
+  /** [output or error id, extension, source id] this batch writes and no provenance lists yet. */
+  const intent: Array<[string, string, string]> = [];
 
   const enqueue = (doc: CouchDoc, fromFeed: boolean, after = -1) => {
     if (isBookkeeping(doc._id) || typeof doc.rd_schema_id !== 'string' || !doc.rd_schema_provider) return;
@@ -161,10 +168,12 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       if (!result.ok || !outcome.ok) {
         stats.failed++;
         const failure = !result.ok ? { kind: result.kind, message: result.message, failures: [] } : (outcome as Extract<OutputCheck, { ok: false }>);
-        recordFailure(writer, ext, task.doc, task.hash, task.entry, failure);
+        const errorId = recordFailure(writer, ext, task.doc, task.hash, task.entry, failure);
+        if (options.intentId && task.entry?.error !== errorId) intent.push([errorId, id, task.doc._id]);
         return;
       }
       const produced = applyOutputs(writer, ext, result.emits, outcome.fields, { id: task.doc._id, hash: task.hash }, (doc) => enqueue(doc, false, index));
+      if (options.intentId) for (const out of produced) if (!task.entry?.outputs.includes(out)) intent.push([out, id, task.doc._id]);
       for (const stale of task.entry?.outputs ?? []) {
         if (produced.includes(stale)) continue;
         if (writer.removeItem(stale, id)) {
@@ -184,6 +193,8 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     addTime(stats, id, started);
   }
   if (options.abandon?.()) return { ...stats, abandoned: true };
+  // Before the fence's last look, so that the window it leaves stays one request.
+  if (options.intentId && intent.length > 0) await writeIntent(ctx.db, options.intentId, intent);
   if (options.beforeCommit && !(await options.beforeCommit())) {
     stats.refused = true;
     return stats;
@@ -251,7 +262,7 @@ function recordFailure(
   hash: string,
   entry: ProvenanceEntry | undefined,
   failure: { kind: FailureKind; message: string; failures: Array<{ path: string; message: string }> },
-): void {
+): string {
   const key = source.rd_key as RdKey;
   const errorId = docIdFor(key, errorSchemaId);
   writer.applyItem(errorId, {
@@ -273,6 +284,7 @@ function recordFailure(
   });
   // The outputs of the last good run stay; the error says why they are not newer.
   writer.setProvenance(source._id, ext.declaration.id, { source_hash: hash, code_hash: ext.codeHash, outputs: entry?.outputs ?? [], error: errorId });
+  return errorId;
 }
 
 async function runLater(ctx: QueueContext, ext: QueueExtension, values: JsonValue[], services: ReturnType<typeof batchHostServices>, writer: BatchWriter, onChanged: (doc: CouchDoc) => void): Promise<void> {
@@ -288,8 +300,7 @@ async function runLater(ctx: QueueContext, ext: QueueExtension, values: JsonValu
   for (const { id } of retracts) {
     // Only the extension's own later_handler item: an item it wrote from a source is that
     // source's output, kept and removed by its provenance.
-    const item = (writer.get(id)?.rd_schema_items as Record<string, { rd_source?: { id?: string } | null }> | undefined)?.[ext.declaration.id];
-    if (item?.rd_source?.id !== laterSourceId) continue;
+    if (itemSourceId(writer.get(id), ext.declaration.id) !== laterSourceId) continue;
     if (writer.removeItem(id, ext.declaration.id)) {
       const after = writer.get(id);
       if (after) onChanged(after);
@@ -319,9 +330,9 @@ async function enqueueDependents(ctx: QueueContext, writer: BatchWriter, input: 
   if (!ctx.ordered.some((e) => e.declaration.uses_dependencies)) return;
   const keys = [...input.docs.map((d) => d._id), ...input.deleted].filter((id) => !isBookkeeping(id));
   if (keys.length === 0) return;
-  await writer.load(keys.map(bookkeepingId));
+  await writer.loadDependents(keys);
   const changed = new Map<string, CouchDoc | null>([...input.docs.map((d) => [d._id, d] as const), ...input.deleted.map((id) => [id, null] as const)]);
-  const pairs = keys.flatMap((key) => dependentsOf(writer.get(bookkeepingId(key)), key).map(([ext, source]) => [ext, source, key] as const));
+  const pairs = keys.flatMap((key) => writer.dependentsOf(key).map(([ext, source]) => [ext, source, key] as const));
   // Provenance first: most dependents already ran on exactly this version of the
   // dependency (it was written earlier in the batch that ran the dependent, and is only
   // now coming back on the feed), and their source documents need not be read at all.

@@ -157,6 +157,10 @@ export class QueueRunner {
     });
     await this.runUntilIdle(stop);
     if (stopRequested) return 'stopped';
+    // An install lands as one write per extension: one written after this queue loaded
+    // its set but before the checkpoint the catch-up just wrote is behind the feed
+    // followed below and would never end the watch (the queue ran on with the old code).
+    if (await this.installedChanged()) return 'extensions-changed';
     this.options.onIdle?.();
     const [lane] = await this.lanes();
     if (!lane) {

@@ -32,6 +32,27 @@ export async function knownAnswers(
   return { open, ...(identities ? { identities: JSON.stringify(await services.myIdentities()) } : {}) };
 }
 
+/** The size of the answers (characters of JSON text). */
+export function knownBytes(known: KnownAnswers): number {
+  let n = known.identities?.length ?? 0;
+  for (const text of Object.values(known.open)) n += text.length;
+  return n;
+}
+
+/** The part of `known` that `preload` asked at these keys (the documents of one job),
+ * and the identities. */
+export function knownAtKeys(known: KnownAnswers, preload: ReadonlyArray<{ key: RdKey; schemaId: string }>, keys: readonly unknown[]): KnownAnswers {
+  const wanted = new Set(keys.map((k) => JSON.stringify(k ?? null)));
+  const open: Record<string, string> = {};
+  for (const r of preload) {
+    if (!wanted.has(JSON.stringify(r.key))) continue;
+    const id = docIdFor(r.key, r.schemaId);
+    const text = Object.hasOwn(known.open, id) ? known.open[id] : undefined;
+    if (text !== undefined) open[id] = text;
+  }
+  return { open, ...(known.identities !== undefined ? { identities: known.identities } : {}) };
+}
+
 /** The JSON text answer to a host call when every part of it is known; else undefined
  * (the call goes to the parent, which checks and answers it). */
 export function answerKnown(known: KnownAnswers | undefined, op: string, argsJson: string): string | undefined {

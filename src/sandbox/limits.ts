@@ -43,4 +43,16 @@ export const poolProcessLimits = {
   crashWindowMs: 60_000,
   /** Time to wait for a graceful stop before killing the child (ms). */
   stopTimeoutMs: 5_000,
+  /** Jobs (of up to docsPerCall documents each) in the child at once, per isolate: one
+   * running and one waiting keeps every isolate busy. All of a batch's jobs at once put
+   * every document and answer of the batch in the child's memory together (the sandbox
+   * reached 1.27 GB in the conversation re-runs at 50,000 messages). */
+  jobsInFlightPerIsolate: 2,
+  /** Answers worked out ahead for a batch (known-answers.ts), in characters: up to this,
+   * every job of the batch carries all of them (an extension opening another document of
+   * the batch is answered in the pool process); above, each job only those at its own
+   * documents' keys, since a copy per job grew with the square of the batch (5,000
+   * re-run conversations would be 25 copies of ~8 MB). With the jobs in flight above,
+   * at most a few such copies are in the child at once. */
+  sharedAnswersMaxBytes: 2 * 1024 * 1024,
 } as const;

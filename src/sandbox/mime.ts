@@ -152,6 +152,8 @@ class WholeDecoder extends Transform {
 }
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** The name a text part labelled US-ASCII (or unlabelled) goes to the decoder under. */
+const asciiLabel = 'x-raindrop-ascii:';
 /** For a charset nobody knows: UTF-8 when the bytes are valid UTF-8, else windows-1252
  * (what mail clients do with unlabelled 8-bit text; every byte maps to something). */
 function sniff(bytes: Buffer): { text: string; used: string } {
@@ -269,6 +271,7 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
     decoder: { decodeStream(charset: string): Transform };
     libmime: { decodeWords(value: string): string };
     tree: TreeNode | false;
+    createNode(node: { charset?: string; contentType?: string }): { charset?: string; disposition?: string };
     headerLines?: Array<{ key: string; line: string }>;
   };
   // Every body part's charset goes through here: UTF-7 is decoded (mailparser refuses it
@@ -276,6 +279,16 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
   // unknown name is recorded and the content decides between UTF-8 and windows-1252.
   internals.decoder = {
     decodeStream(charset: string) {
+      if (charset.startsWith(asciiLabel)) {
+        const declared = charset.slice(asciiLabel.length);
+        return new WholeDecoder((b) => {
+          if (!b.some((byte) => byte >= 0x80)) return b.toString('latin1');
+          const { text, used } = sniff(b);
+          fallbacks.push({ declared: declared || '(none)', used });
+          charsets.add(used);
+          return text;
+        });
+      }
       const normalized = libmime.normalizeCharset(charset).toLowerCase();
       if (utf7Names.test(charset.trim()) || utf7Names.test(normalized)) {
         charsets.add('utf-7');
@@ -299,6 +312,20 @@ export async function parseMime(input: Uint8Array): Promise<ParsedMime> {
         return text;
       });
     },
+  };
+  // mailparser reads a text part labelled US-ASCII, or not labelled at all, as UTF-8
+  // without asking the decoder above, so 8-bit bytes in it (a Windows quote in a part
+  // that says us-ascii: SpamAssassin hard-ham 00249) became U+FFFD. Such a part is
+  // routed to the decoder under a name of ours, and the content decides as for an
+  // unknown charset: what browsers (WHATWG: "us-ascii" is windows-1252) and mail clients do.
+  const createNode = internals.createNode.bind(parser);
+  internals.createNode = (node: { charset?: string; contentType?: string }) => {
+    const created = createNode(node);
+    const label = created.charset?.toLowerCase().replace(/[^a-z0-9]+/g, '');
+    if (created.disposition === 'inline' && (label === undefined || label === 'ascii' || label === 'usascii')) {
+      created.charset = `${asciiLabel}${created.charset ?? ''}`;
+    }
+    return created;
   };
   const decodeWords = internals.libmime.decodeWords.bind(internals.libmime);
   internals.libmime.decodeWords = (value: string) => decodeWords(decodeUtf7Words(value));

@@ -58,10 +58,26 @@ function hostCall(slot: () => Slot, op: string, argsJson: string | Uint8Array) {
   );
 }
 
+/** Another isolate with every extension the first one loaded. Each load is checked: a
+ * load that failed here (its bootstrap has a short time limit, which a busy machine can
+ * pass) left an isolate without that extension, and every job sent to it failed. Tried
+ * twice, then it throws: the caller's job fails and the parent restarts this process. */
 async function newWorker(slot: () => Slot): Promise<IsolateWorker> {
-  const worker = IsolateWorker.create(ivm, limits, hostCallFor(slot));
-  for (const source of goodSources) await worker.load(source);
-  return worker;
+  let problem = '';
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const worker = IsolateWorker.create(ivm, limits, hostCallFor(slot));
+    problem = '';
+    for (const source of goodSources) {
+      const report = await worker.load(source);
+      if (report.error !== undefined || worker.disposed) {
+        problem = `${source.origin}: ${report.error ?? 'the isolate was disposed while loading it'}`;
+        break;
+      }
+    }
+    if (!problem) return worker;
+    worker.dispose();
+  }
+  throw new Error(`an extension that loaded in the first isolate did not load in another (${problem})`);
 }
 
 async function init(message: Extract<ToChild, { type: 'init' }>): Promise<void> {
@@ -117,6 +133,7 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
   if (hooks.crashMarker && job.docs.some((d) => d.includes(hooks.crashMarker as string))) {
     process.kill(process.pid, 'SIGKILL');
   }
+  if (hooks.failJobMarker && job.docs.some((d) => d.includes(hooks.failJobMarker as string))) throw new Error('test: the job failed in the sandbox process');
   const results: unknown[] = new Array(job.docs.length);
   let pending = job.docs.map((_, i) => i);
   while (pending.length > 0) {

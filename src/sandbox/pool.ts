@@ -4,7 +4,7 @@ import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type Json
 import { compiledEntry } from '../core/entry-points.js';
 import { checkAttachment, checkOpen, checkQuery, filterQueryResult } from './capabilities.js';
 import { checkDeclaration } from './declaration.js';
-import { type KnownAnswers, knownAnswers } from './known-answers.js';
+import { type KnownAnswers, knownAnswers, knownAtKeys, knownBytes } from './known-answers.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
 import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension, Retracted } from './types.js';
@@ -96,7 +96,15 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           pump();
         } else if (message.type === 'fatal') {
           clearTimeout(timer);
-          failStart(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
+          if (!started) {
+            failStart(new RaindropError(errorCodes.SANDBOX_UNAVAILABLE, `the sandbox failed: ${message.message}`));
+          } else {
+            // A job the child could not finish would never be answered, and the queue
+            // waited on it forever. Ended like a crash: its documents are retried alone
+            // and the one that fails again is the only one to fail.
+            logger.error('the sandbox process failed a job; restarting it', { error: message.message });
+            proc.kill('SIGKILL');
+          }
         } else if (message.type === 'call') {
           void answer(message);
         } else if (message.type === 'done') {
@@ -182,7 +190,9 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       sendJob(serial);
       return;
     }
-    for (const job of waiting.splice(0)) sendJob(job);
+    // A bounded number of jobs in the child at once (limits.ts): sent all at once, a big
+    // batch's every document and answer sat in both processes' memory together.
+    while (waiting.length > 0 && jobs.size < size * poolProcessLimits.jobsInFlightPerIsolate) sendJob(waiting.shift() as Job);
   };
 
   const dispatch = (job: Job) => {
@@ -263,7 +273,14 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       // Spread a batch over every isolate, but not in slivers smaller than is worth a call.
       const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
       const parts: Promise<unknown[]>[] = [];
-      for (let i = 0; i < texts.length; i += per) parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services, known));
+      for (let i = 0; i < texts.length; i += per) {
+        // Past a size (limits.ts), each job carries the answers at its own documents' keys
+        // only: with the whole batch's answers in every job, a batch of n documents sent
+        // n/per copies of them (quadratic). An open of another document's key then goes to
+        // this process, which gives the same answer.
+        const partKnown = known && (knownBytes(known) <= poolProcessLimits.sharedAnswersMaxBytes ? known : knownAtKeys(known, preload, docs.slice(i, i + per).map((d) => d.rd_key)));
+        parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services, partKnown));
+      }
       return (await Promise.all(parts)).flat().map((raw) => toDocResult(raw, ext.declaration));
     },
     async runLater(extensionId, values, services) {

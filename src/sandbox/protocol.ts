@@ -8,6 +8,9 @@ export interface PoolTestHooks {
    * contains this string, standing in for the rare isolated-vm faults that take the whole
    * process down and that no extension triggers on demand. */
   crashMarker?: string;
+  /** Test-only: the child's job fails (as when a replacement isolate cannot be made)
+   * when a document's JSON contains this string. */
+  failJobMarker?: string;
 }
 
 export type ToChild =

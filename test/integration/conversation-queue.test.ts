@@ -3,7 +3,8 @@
  * notmuch's threading corpus (nasty set) against the thread sizes notmuch's own test
  * suite expects, bogus references, loops, duplicate Message-IDs, arrival-order
  * independence (same conversations whatever the import order, and in increments), the
- * cake archive's 108-message thread arriving backwards, and rd.msg.seen in the summary.
+ * cake archive's 108-message thread arriving backwards, the subject fallback in either
+ * arrival order (openwrt-devel), and rd.msg.seen in the summary.
  */
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -191,6 +192,37 @@ describe('threading through the queue', () => {
     const stamps = await Promise.all((summary?.message_ids as string[]).map(async (id) => (await getDoc(a.db, docIdFor(['email', id], 'rd.msg.thread')))?.timestamp as number));
     expect(stamps).toEqual([...stamps].sort((x, y) => x - y));
   }, 180_000);
+
+  it('links a reply without references by its subject, whichever arrives first (openwrt-devel)', async () => {
+    // A patch, two replies with references, and the author's reply sent without any
+    // (same base subject, shared participant, within 30 days): one conversation. Its
+    // Message-ID is the smallest, so the thread's earlier messages must re-run when it
+    // arrives last: they depend on the short list of such replies of their subject.
+    const dir = join(await corpus.unpack('openwrt-devel'), 'openwrt-devel');
+    const thread = ['003886', '003890', '004057'].map((n) => join(dir, `${n}.eml`));
+    const seeker = join(dir, '003891.eml');
+    const ids = await Promise.all([...thread, seeker].map(async (f) => (await headerIds(f)).id!));
+    const seekerId = ids[3]!;
+    expect([...ids].sort()[0]).toBe(seekerId);
+    for (const [t, parts] of [[a, [thread, [seeker]]], [b, [[seeker], thread]]] as const) {
+      for (const part of parts) {
+        await load(t, part);
+        await processAll(t);
+      }
+    }
+    for (const t of [a, b]) {
+      const conv = await conversations(t);
+      expect(groups(conv, ids)).toEqual([ids]);
+      expect(conv.get(ids[0]!)).toBe(seekerId);
+      expect(await getDoc(t.db, docIdFor(['email', seekerId], 'rd.msg.conversation'))).toMatchObject({ joined_by_subject: true });
+      expect(await getDoc(t.db, docIdFor(['email', ids[1]!], 'rd.msg.conversation'))).toMatchObject({ joined_by_subject: false });
+      const summary = await getDoc(t.db, docIdFor(['conv', seekerId], 'rd.conv.summary'));
+      expect(new Set(summary?.message_ids as string[])).toEqual(new Set(ids));
+      const base = (await getDoc(t.db, docIdFor(['email', seekerId], 'rd.msg.thread')))?.base_subject as string;
+      expect((await getDoc(t.db, docIdFor(['subject', base], 'rd.conv.subject-seekers')))?.message_ids).toEqual([seekerId]);
+      expect((await getDoc(t.db, docIdFor(['subject', base], 'rd.conv.subject-index')))?.message_ids).toEqual([...ids].sort());
+    }
+  }, 120_000);
 
   it('follows rd.msg.seen: marking a message read updates the summary through dependencies', async () => {
     const id = 'mid-loop-21@example.org';

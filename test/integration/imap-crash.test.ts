@@ -99,6 +99,10 @@ describe('raindrop sync killed at random points', () => {
       await registry.close();
     }
 
+    // Kill points are spread over the work still to do, in documents, so that most kills
+    // interrupt a sync however fast the machine is (a fixed time or document count let a
+    // fast CI machine finish 8 of 12 syncs before their kill).
+    const total = await docCount(reference.db);
     const rand = random(seed);
     const points: string[] = [];
     let done = 0;
@@ -107,24 +111,31 @@ describe('raindrop sync killed at random points', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       let finished = false;
       void exited.then(() => (finished = true));
-      // Some kills at a random time from the start (start-up, push, folder discovery),
-      // the others at a random time after the sync began writing, or once a random number
-      // of documents more were written (mid-batch, mid-request).
       const before = await docCount(killed.db);
+      const share = Math.max(1, Math.floor((total - before) / (kills - k)));
       const sleep = (ms: number) => Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+      /** Until `n` documents are stored, the sync ends, or `ms` pass. */
+      const upTo = async (n: number, ms = Number.POSITIVE_INFINITY) => {
+        const end = Date.now() + ms;
+        while (!finished && Date.now() < end && (await docCount(killed.db)) < n) await sleep(10);
+      };
+      // A third of the kills at a random time from the start, before the first write
+      // (start-up, push, folder discovery); a third at a random time after the sync began
+      // writing; a third once a random number of documents more were written (mid-batch,
+      // mid-request). None later than this kill's share of the remaining documents.
       const kind = k % 3;
       if (kind === 0) {
         const ms = 200 + Math.floor(rand() * 1800);
-        await sleep(ms);
-        points.push(`${ms} ms`);
+        await upTo(before + 1, ms);
+        points.push(`${ms} ms or first write`);
       } else if (kind === 1) {
         const ms = Math.floor(rand() * 600);
-        while (!finished && (await docCount(killed.db)) === before) await sleep(10);
-        await sleep(ms);
+        await upTo(before + 1);
+        await upTo(before + share, ms);
         points.push(`writing + ${ms} ms`);
       } else {
-        const more = 1 + Math.floor(rand() * 500);
-        while (!finished && (await docCount(killed.db)) < before + more) await sleep(10);
+        const more = 1 + Math.floor(rand() * share);
+        await upTo(before + more);
         points.push(`+${more} docs`);
       }
       if (finished) {

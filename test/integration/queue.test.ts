@@ -98,6 +98,25 @@ describe('work queue', () => {
     expect(await getDoc(t.db, docIdFor(['word', 'm4:notebooks'], 'rd.test.word'))).toBeUndefined();
     expect(await getDoc(t.db, docIdFor(['word', 'm4:everywhere'], 'rd.test.word'))).toBeDefined();
   });
+  it('ends a watch for an extension installed after the queue loaded its set, before it began to follow the feed', async () => {
+    const runner = await QueueRunner.start({ db: t.db, registry, logger: silentLogger, poolSize: 2 });
+    try {
+      // What "raindrop init" does while a restarting queue is loading: one write per
+      // extension, this one after the load. The catch-up reads it as a feed row and
+      // checkpoints past it, so only a check of the installed set can see it.
+      await writeFile(join(extDir, 'words.js'), `${await readFile(join(extDir, 'words.js'), 'utf8')}\n// edited while the queue started\n`);
+      await installExtensions(registry, t.db, [extDir], silentLogger);
+      let timer: NodeJS.Timeout | undefined;
+      const stop = new Promise<void>((r) => (timer = setTimeout(r, 15_000)));
+      try {
+        expect(await runner.watch(stop)).toBe('extensions-changed');
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await runner.close();
+    }
+  });
   it('ends a catch-up after the batch in hand when asked to stop; the next run finishes it', async () => {
     for (let i = 0; i < 5; i++) await writeRaw(registry, t.db, `stop${i}`, `Stop number ${i}\nsome words in message ${i}`);
     let requestStop!: () => void;

@@ -12,7 +12,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { projectRoot } from '../../src/core/entry-points.js';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
@@ -117,6 +117,10 @@ describe('the web app', () => {
     const before = (await groupingSummaries()).get(listId) as GroupingSummary;
     await page.click(`li[data-grouping="${listId}"] a`);
     await page.waitForSelector('ul.conversations li');
+    // Headed by the name the inflow shows (its rd.grouping.info), not the grouping's id.
+    const info = (await getDoc(t.db, docIdFor(['grouping', listId], 'rd.grouping.info'))) as unknown as { name: string };
+    expect(info.name).not.toBe(listId.replace(/^list:/, ''));
+    await expect.poll(() => page.locator('#list-title').textContent()).toBe(info.name);
     await shot('conversation-list');
     // The longest conversation on the page with unread messages.
     const convs = await page.locator('ul.conversations li.unread').evaluateAll((lis) => lis.map((li) => ({ id: li.getAttribute('data-conv') ?? '', n: Number(/\((\d+)\)/.exec(li.querySelector('.who')?.textContent ?? '')?.[1] ?? 1) })));
@@ -134,11 +138,54 @@ describe('the web app', () => {
     await shot('conversation');
     // The list's unsubscribe link fills in after the messages (read apart from them).
     await expect.poll(() => page.locator('article.message .list-info a.unsubscribe').count()).toBeGreaterThan(0);
-    // Opened straight from its URL (a reload: the documents are asked for as the script
-    // starts, beside the session check): the same messages.
-    await page.reload();
+    // Opened straight from its URL (as on a reload: the documents are asked for as the
+    // script starts, beside the session check): the same messages.
+    const asked = new Map<Request, { method: string; path: string; query: URLSearchParams; start: number; answered?: number; end?: number; seq?: unknown }>();
+    const onAsked = (r: Request) => {
+      const u = new URL(r.url());
+      // Its timing is known once it is done (the long poll stays open: only that it was asked).
+      asked.set(r, { method: r.method(), path: u.pathname, query: u.searchParams, start: Number.NaN });
+    };
+    const onDone = (r: Request) => {
+      const entry = asked.get(r);
+      if (!entry) return;
+      entry.start = r.timing().startTime;
+      entry.end = r.timing().startTime + r.timing().responseEnd;
+      // When its answer began to arrive: the app can act on an answer only after that.
+      // (Its end, as the network stack records it, may come a few ms after the page has
+      // the body and has sent its next request: seen once, 4 ms.)
+      entry.answered = r.timing().startTime + r.timing().responseStart;
+      if (entry.path.endsWith('/_all_docs')) void r.response().then((res) => res?.json()).then((body: { update_seq?: unknown } | undefined) => { entry.seq = body?.update_seq; }, () => undefined);
+    };
+    // From a blank page, so that no request of the previous page is counted.
+    const convUrl = page.url();
+    await page.goto('about:blank');
+    page.on('request', onAsked);
+    page.on('requestfinished', onDone);
+    await page.goto(convUrl);
     await page.waitForSelector('article.message');
     expect(await page.locator('article.message').evaluateAll((as) => as.map((a) => a.getAttribute('data-message')))).toEqual(summary.message_ids);
+    const all = () => [...asked.values()];
+    const reads = () => all().filter((r) => r.path.endsWith('/_all_docs') && r.end !== undefined).sort((a, b) => a.start - b.start);
+    await expect.poll(() => all().some((r) => r.path.endsWith('/_changes')) && all().some((r) => r.path.endsWith('/_view/links_by_message') && r.end !== undefined) && reads()[0]?.seq !== undefined && reads()[1]?.end !== undefined, { timeout: 15_000 }).toBe(true);
+    page.off('request', onAsked);
+    page.off('requestfinished', onDone);
+    // The live feed asks for no database info of its own: it follows the changes from the
+    // update_seq of the app's first read, so nothing written while the screen loaded is
+    // missed (CouchDB answers null for a read by keys: then it asks, after the paint
+    // documents); and the links query waits for the paint documents (the second read).
+    const infos = () => all().filter((r) => r.method === 'GET' && r.path === `/${t.db.name}`);
+    const firstSeq = reads()[0]?.seq;
+    if (typeof firstSeq === 'string' || typeof firstSeq === 'number') {
+      expect(infos()).toEqual([]);
+      expect(all().find((r) => r.path.endsWith('/_changes'))?.query.get('since')).toBe(String(firstSeq));
+    } else {
+      expect(inject('couch').embedded).toBe(false);
+      await expect.poll(() => infos()[0]?.end, { timeout: 5_000 }).toBeDefined();
+      expect(infos()[0]?.start).toBeGreaterThanOrEqual((reads()[1]?.answered ?? Number.NaN) - 1);
+    }
+    const links = all().find((r) => r.path.endsWith('/_view/links_by_message'));
+    expect(links?.start).toBeGreaterThanOrEqual((reads()[1]?.answered ?? Number.NaN) - 1);
     // Opening wrote rd.msg.seen for each unread message, as `raindrop mark --seen` does.
     for (const id of summary.unread_ids) {
       await expect.poll(async () => (await getDoc(t.db, docIdFor(['email', id], 'rd.msg.seen')))?.seen, { timeout: 15_000 }).toBe(true);

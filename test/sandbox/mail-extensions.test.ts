@@ -127,6 +127,26 @@ describe('rd.ext.email on real mail', () => {
     }
   });
 
+  it('reads 8-bit text in parts labelled us-ascii or not labelled by its content (windows-1252 or UTF-8), not as U+FFFD', async () => {
+    // mailparser read such parts as UTF-8 without asking the decoder: 88 of 3,250
+    // SpamAssassin messages showed U+FFFD, this one for a Windows apostrophe.
+    const file = files.find((f) => f.endsWith('00249.b9183324a9726e8b6c8779045a921243.txt'));
+    expect(file).toBeDefined();
+    const email = await parse(await readFile(file!));
+    expect(email.body_html).toContain('It\u2019s fast');
+    expect(email.charset_fallbacks).toContainEqual({ declared: 'us-ascii', used: 'windows-1252' });
+    let relabelled = 0;
+    for (const f of files.filter((x) => x.includes('hard-ham-1'))) {
+      const bytes = await readFile(f);
+      if (!messageKey(bytes).ok) continue;
+      const e = await parse(bytes);
+      if (!(e.charset_fallbacks as Array<{ declared: string }>).some((x) => x.declared === '(none)' || /ascii/i.test(x.declared))) continue;
+      relabelled++;
+      expect(`${e.body_text ?? ''}${e.body_html ?? ''}`, f).not.toContain('\ufffd');
+    }
+    expect(relabelled).toBeGreaterThanOrEqual(5);
+  }, 120_000);
+
   it('decodes gb18030 four-byte sequences (hand-made)', async () => {
     const text = '中文 𠀀 €';
     const raw = Buffer.concat([

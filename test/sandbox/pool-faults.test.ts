@@ -22,6 +22,19 @@ describe('faults around the pool', () => {
     }
   });
 
+  it('answers a batch whose job failed inside the sandbox process: that document fails, the others run', async () => {
+    // Fake fault: the child's job rejects (as when no new isolate can be made); its
+    // "fatal" message was ignored once started, and the batch waited forever.
+    const pool = await startSandboxPool({ sources: [{ origin: 'good.js', code: good }], size: 2, limits: testLimits, testHooks: { failJobMarker: 'FAIL-THE-JOB' } });
+    try {
+      const docs = [sourceDoc(1), sourceDoc(2, { note: 'FAIL-THE-JOB' }), sourceDoc(3), sourceDoc(4)];
+      const results = await pool.run('good', docs, fixtureServices());
+      expect(results.map((r) => (r.ok ? 'ok' : r.kind))).toEqual(['ok', 'crash', 'ok', 'ok']);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('reports broken files and still runs the good ones', async () => {
     const sources = [
       { origin: 'good.js', code: good },

@@ -70,6 +70,39 @@ describe('sandbox pool', () => {
     expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:60', ...Array.from({ length: 60 }, () => 'open:1')]);
   });
 
+  it('runs a batch of many jobs (more than the child holds at once), each with the answers at its own keys', async () => {
+    // 1,000 documents in jobs of 50: 20 jobs, 4 in the child at a time (2 isolates).
+    const stored = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`rc!email.${Buffer.from(`"doc${i}"`).toString('base64url')}!rd.msg.other`, { value: `v${i}` }]));
+    const docs = Array.from({ length: 1000 }, (_, i) => sourceDoc(i));
+    const services = fixtureServices(stored);
+    const results = await pool.run('test.subjects', docs, services, docs.map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' })));
+    results.forEach((r, i) => expect(r).toMatchObject({ ok: true, emits: [{ key: ['email', `doc${i}`], fields: { subject: `SUBJECT ${i}`, other: `v${i}` } }] }));
+    // Every open answered inside the pool process from the one preload read.
+    expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:1000']);
+  });
+
+  it("past a size, sends a job only its own documents' answers: an open at another job's key goes to the host, with the same answer", async () => {
+    const code = `export default { id: 'test.neighbour', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
+      handler(doc, rd) {
+        const [own, next] = rd.openMany([[doc.rd_key, 'rd.msg.other'], [['email', 'doc' + ((doc.n + 50) % 200)], 'rd.msg.other']]);
+        rd.emit('rd.msg.subject', { subject: doc.subject, other: own.value + '/' + next.value });
+      } };`;
+    const local = await startSandboxPool({ sources: [{ origin: 'neighbour.js', code }], size: 2, limits: testLimits });
+    try {
+      // 200 answers of 12 KB: more than the pool sends to every job (poolProcessLimits).
+      const pad = 'x'.repeat(12_000);
+      const stored = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`rc!email.${Buffer.from(`"doc${i}"`).toString('base64url')}!rd.msg.other`, { value: `v${i}${pad}` }]));
+      const docs = Array.from({ length: 200 }, (_, i) => sourceDoc(i));
+      const services = fixtureServices(stored);
+      const results = await local.run('test.neighbour', docs, services, docs.map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' })));
+      results.forEach((r, i) => expect(r).toMatchObject({ ok: true, emits: [{ fields: { other: `v${i}${pad}/v${(i + 50) % 200}${pad}` } }] }));
+      // Jobs of 50: the document 50 further on is always in another job.
+      expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:200', ...Array.from({ length: 200 }, () => 'open:2')]);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('runs later_handler with the collected values', async () => {
     const result = await pool.runLater('test.subjects', [1, 2, 3], fixtureServices());
     expect(result).toMatchObject({ ok: true, emits: [{ schemaId: 'rd.msg.summary', key: ['summary', 'all'], fields: { total: 6 } }] });

@@ -137,3 +137,28 @@ export const EMBEDDED_MAX_REFUSED_BODY_DRAIN_BYTES = 256 * 1024 * 1024;
 /** How long the server waits for a refused body to arrive before it closes the
  * connection anyway (a client that stalls must not hold a socket). */
 export const EMBEDDED_REFUSED_BODY_DRAIN_MS = 30_000;
+
+/**
+ * LevelDB (leveldown) options of every database the server opens: the data, each view
+ * index, the list of databases. They bound the server's memory whatever the mailbox size.
+ *
+ * Open table files: LevelDB maps each open table file (2 MB each) into memory, up to
+ * 1,000 per process, and keeps up to `maxOpenFiles` - 10 of them open per database. Every
+ * page a read touches stays in the server's resident memory while the file is open, so
+ * with the default (1,000) the server's RSS grew with the database: on the memory
+ * benchmark 107 MB of mapped tables at 95 files, 165 MB at 143 (openwrt-devel, 12,000
+ * messages), and about 2.3 GB at 50,000 messages. 74 is LevelDB's smallest accepted
+ * value (it raises anything lower to it): 64 tables open, about 130 MB mapped per
+ * database at most (measured: 58 of 75 table files mapped after reading them all, against
+ * 81 of 81 with the default). A read in a table not open costs an open and a read of its
+ * index, from the page cache.
+ */
+export const EMBEDDED_LEVELDB_MAX_OPEN_FILES = 74;
+
+/** LevelDB's block cache per database (leveldown's default, 8 MB): decompressed blocks
+ * read without a memory map; fixed here so that the total stays known. */
+export const EMBEDDED_LEVELDB_CACHE_BYTES = 8 * 1024 * 1024;
+
+/** LevelDB's write buffer per database (leveldown's default, 4 MB): at most two of them
+ * (one being written to disk) per database. */
+export const EMBEDDED_LEVELDB_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;

@@ -19,7 +19,7 @@ import { createViewEngine } from './view-engine.js';
 import { sendJson } from './json-response.js';
 import { installPouchGuards } from './pouchdb-guards.js';
 import { createRequestPolicy } from './request-policy.js';
-import { KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
+import { EMBEDDED_LEVELDB_CACHE_BYTES, EMBEDDED_LEVELDB_MAX_OPEN_FILES, EMBEDDED_LEVELDB_WRITE_BUFFER_BYTES, KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
 import { createMemberAccess, loadValidateDocUpdate } from './member-access.js';
 import { MemberStore } from './member-store.js';
 import { isParentMessage, type ChildMessage, type ChildStartOptions } from './protocol.js';
@@ -41,7 +41,7 @@ const EXCLUDED_PARTS = ['routes/temp-views'];
 interface PouchDBStatic {
   prototype: Record<string, unknown>;
   plugin(plugin: unknown): PouchDBStatic;
-  defaults(options: { prefix: string }): PouchDBStatic;
+  defaults(options: { prefix: string; maxOpenFiles: number; cacheSize: number; writeBufferSize: number }): PouchDBStatic;
 }
 
 type ErrorMiddleware = (error: unknown, req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
@@ -78,8 +78,15 @@ async function start(options: ChildStartOptions): Promise<void> {
     .plugin(createViewEngine((source) => policy.trustsFunction(source)))
     .plugin(require('pouchdb-replication'));
   installPouchGuards(BasePouchDB, policy);
-  // The prefix is a path prefix, not a directory: it needs its trailing separator.
-  const PouchDB = BasePouchDB.defaults({ prefix: couchDir + sep });
+  // The prefix is a path prefix, not a directory: it needs its trailing separator. The
+  // other options go to leveldown's open of every database, view indexes included
+  // (PouchDB hands its options on to dependent databases); limits.ts says why.
+  const PouchDB = BasePouchDB.defaults({
+    prefix: couchDir + sep,
+    maxOpenFiles: EMBEDDED_LEVELDB_MAX_OPEN_FILES,
+    cacheSize: EMBEDDED_LEVELDB_CACHE_BYTES,
+    writeBufferSize: EMBEDDED_LEVELDB_WRITE_BUFFER_BYTES,
+  });
 
   const expressPouchDB = require('express-pouchdb') as ExpressPouchDB;
   const app = expressPouchDB(PouchDB, {

@@ -44,6 +44,12 @@ export function itemsOf(doc: CouchDoc | undefined): Map<string, FullItem> {
   return items;
 }
 
+/** The source id a writer's item in this document names (undefined: no such item, or an
+ * item without a source). */
+export function itemSourceId(doc: CouchDoc | null | undefined, writer: string): string | undefined {
+  return ((doc?.rd_schema_items ?? {}) as Record<string, StoredItem | undefined>)[writer]?.rd_source?.id;
+}
+
 /** The aggregated (top-level) fields of a document: everything not `_*` or `rd_*`. */
 export function topLevelFields(doc: CouchDoc): Record<string, JsonValue> {
   const fields: Record<string, JsonValue> = {};

@@ -37,14 +37,69 @@ export function whenSessionEnds(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, quiet401 = false): Promise<T> {
+/** Requests in flight, but for the live feed's long poll: `whenIdle` waits for none. */
+let inFlight = 0;
+let idleWaiters: Array<() => void> = [];
+
+function settled(): void {
+  inFlight--;
+  if (inFlight > 0 || idleWaiters.length === 0) return;
+  // A macrotask later: a screen that asks again as soon as an answer is in (the
+  // conversation's second request) has asked by then, and its answer is rendered.
+  setTimeout(() => {
+    if (inFlight > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  }, 0);
+}
+
+/**
+ * Resolves once no request of the app is in flight (at the latest after `capMs`): what
+ * can wait for the screen's own data (the live feed) starts then instead of competing
+ * with it for the server and the browser.
+ */
+export function whenIdle(capMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (inFlight === 0) return void setTimeout(resolve, 0);
+    idleWaiters.push(resolve);
+    setTimeout(resolve, capMs);
+  });
+}
+
+/** The database's `update_seq` as of the first documents read since the last take (the
+ * live feed starts there: nothing written after the screen's data is missed, and the feed
+ * needs no request of its own to learn where to start). */
+let readSeq: string | number | undefined;
+/** CouchDB answers `update_seq: null` to `_all_docs` with keys (a range has one): only a
+ * real sequence is kept, else the feed asks `GET /DB`. */
+function noteReadSeq(seq: unknown): void {
+  if (readSeq === undefined && (typeof seq === 'string' || typeof seq === 'number')) readSeq = seq;
+}
+export function takeReadSeq(): string | number | undefined {
+  const seq = readSeq;
+  readSeq = undefined;
+  return seq;
+}
+
+async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, quiet401 = false, background = false): Promise<T> {
   const init: RequestInit = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
   }
   if (signal) init.signal = signal;
-  const res = await fetch(path, init);
+  if (background) return answer<T>(method, path, await fetch(path, init), quiet401);
+  inFlight++;
+  try {
+    // Awaited here: the request is in flight until its body is read, not only its headers.
+    return await answer<T>(method, path, await fetch(path, init), quiet401);
+  } finally {
+    settled();
+  }
+}
+
+async function answer<T>(method: string, path: string, res: Response, quiet401: boolean): Promise<T> {
   const text = await res.text();
   let data: unknown;
   try {
@@ -93,15 +148,16 @@ export class Database {
     this.base = `/${encodeURIComponent(where.db)}`;
   }
 
-  private call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    return call<T>(method, path, body, signal, this.quiet);
+  private call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, background = false): Promise<T> {
+    return call<T>(method, path, body, signal, this.quiet, background);
   }
 
   /** Documents by id, in the order asked, undefined where missing or deleted. */
   async docs(ids: readonly string[]): Promise<Map<string, CouchDoc>> {
     const out = new Map<string, CouchDoc>();
     if (ids.length === 0) return out;
-    const r = await this.call<{ rows: Array<{ id?: string; doc?: CouchDoc | null }> }>('POST', `${this.base}/_all_docs?include_docs=true`, { keys: [...new Set(ids)] });
+    const r = await this.call<{ rows: Array<{ id?: string; doc?: CouchDoc | null }>; update_seq?: unknown }>('POST', `${this.base}/_all_docs?include_docs=true&update_seq=true`, { keys: [...new Set(ids)] });
+    noteReadSeq(r.update_seq);
     for (const row of r.rows) if (row.doc && row.id) out.set(row.id, row.doc);
     return out;
   }
@@ -112,7 +168,8 @@ export class Database {
 
   /** Every document of one key type (all schemas), by id range: no view needed. */
   async byKeyType(keyType: string): Promise<CouchDoc[]> {
-    const r = await this.call<{ rows: Array<{ doc?: CouchDoc }> }>('GET', `${this.base}/_all_docs?${q({ ...keyTypeRange(keyType), include_docs: true })}`);
+    const r = await this.call<{ rows: Array<{ doc?: CouchDoc }>; update_seq?: unknown }>('GET', `${this.base}/_all_docs?${q({ ...keyTypeRange(keyType), include_docs: true, update_seq: true })}`);
+    noteReadSeq(r.update_seq);
     return r.rows.flatMap((row) => (row.doc ? [row.doc] : []));
   }
 
@@ -179,7 +236,7 @@ export class Database {
    * `since` to pass back. Sequences are opaque: never compared, only passed back. */
   async changesSince(since: string | number, signal: AbortSignal): Promise<{ ids: string[]; last: string | number }> {
     const r = await this.call<{ results: Array<{ id: string }>; last_seq: string | number }>(
-      'GET', `${this.base}/_changes?${q({ feed: 'longpoll', since: String(since), timeout: 25000, limit: 500 })}`, undefined, signal);
+      'GET', `${this.base}/_changes?${q({ feed: 'longpoll', since: String(since), timeout: 25000, limit: 500 })}`, undefined, signal, true);
     return { ids: r.results.map((c) => c.id), last: r.last_seq };
   }
 }

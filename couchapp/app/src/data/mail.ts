@@ -85,6 +85,14 @@ export const pageSize = 50;
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 /** The inflow: every grouping with its counts; one `_all_docs` range (info + summary). */
+/** A grouping's display name (its rd.grouping.info, read by id), or its id when it has
+ * none (a list the grouping extension has not named). */
+export async function loadGroupingName(db: Database, grouping: string): Promise<string> {
+  const id = docIdFor(['grouping', grouping] as RdKey, 'rd.grouping.info');
+  const name = (await db.docs([id])).get(id)?.name;
+  return typeof name === 'string' && name !== '' ? name : grouping.replace(/^list:/, '');
+}
+
 export async function loadGroupings(db: Database): Promise<Grouping[]> {
   const docs = await db.byKeyType('grouping');
   const byId = new Map<string, { info?: CouchDoc; summary?: CouchDoc }>();
@@ -162,8 +170,8 @@ export interface ListInfo { id: string; name: string | null; unsubscribe: string
  * it: the summary (with, in the same request, the paint documents of the message whose
  * id is the key: all there is to paint a conversation of one message), then the other
  * messages' paint documents (body, quoted parts, seen, flagged). Attachments, links and
- * the list (`extras`: the view `rd_browse/links_by_message`, started with the second
- * request, and the documents after) never hold the messages back. One view query.
+ * the list (`extras`: the view `rd_browse/links_by_message` and the documents after,
+ * asked once the paint documents are in) never hold the messages back. One view query.
  */
 export async function loadConversation(db: Database, convId: string): Promise<Conversation | undefined> {
   const paintIds = (m: string) => paintSchemas.map((s) => docIdFor(messageKey(m), s));
@@ -171,10 +179,12 @@ export async function loadConversation(db: Database, convId: string): Promise<Co
   const first = await db.docs([summaryId, ...paintIds(convId)]);
   const summary = first.get(summaryId) as unknown as ConvSummary | undefined;
   if (!summary) return undefined;
+  const rest = await db.docs(summary.message_ids.filter((m) => m !== convId).flatMap(paintIds));
+  // Asked only now: beside the paint request, the view query competed with it for the
+  // server (it took longer than the documents) and held the messages back.
   const linkRows = db.viewKeys<Link & { position: number }>('rd_browse', 'links_by_message', summary.message_ids);
   // Handled here so a failure before `extras` is awaited is not an unhandled rejection.
   linkRows.catch(() => undefined);
-  const rest = await db.docs(summary.message_ids.filter((m) => m !== convId).flatMap(paintIds));
   const get = (m: string, s: string) => (m === convId ? first : rest).get(docIdFor(messageKey(m), s));
   const extras = loadExtras(db, summary.message_ids, linkRows);
   extras.catch(() => undefined);

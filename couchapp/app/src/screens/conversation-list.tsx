@@ -2,7 +2,7 @@
  * with participants, subject, preview, count, unread, flag, attachment marker and date;
  * select several and act on them. Live on conversation summaries. */
 import { useEffect, useState } from 'preact/hooks';
-import { actions, convIdOf, liveMessageIds, loadPage, type ConvRow, type Page } from '../data/mail.js';
+import { actions, convIdOf, liveMessageIds, loadGroupingName, loadPage, type ConvRow, type Page } from '../data/mail.js';
 import type { JsonValue } from '../data/ids.js';
 import { useApp, useLive } from '../ui/app-context.js';
 import { participants, shortDate } from '../ui/format.js';
@@ -25,6 +25,12 @@ export function ConversationList({ grouping }: { grouping: string }) {
     setPage(undefined);
     void reload();
   }, [grouping, start]);
+  const [name, setName] = useState(grouping.replace(/^list:/, ''));
+  useEffect(() => {
+    setName(grouping.replace(/^list:/, ''));
+    // The id stands in until the name is in (or if it cannot be read).
+    loadGroupingName(app.db, grouping).then(setName, () => undefined);
+  }, [grouping]);
   useEffect(() => {
     setStarts([undefined]);
     setSelected(new Set());
@@ -71,7 +77,7 @@ export function ConversationList({ grouping }: { grouping: string }) {
     <section aria-labelledby="list-title">
       <div class="toolbar">
         <a href={href.inflow()} class="back" aria-label="Back to the inflow">←</a>
-        <h1 id="list-title">{grouping.replace(/^list:/, '')}</h1>
+        <h1 id="list-title">{name}</h1>
       </div>
       <div class="toolbar actions" role="toolbar" aria-label="Act on the selected conversations">
         <span class="selected-count">{selected.size > 0 ? `${selected.size} selected` : ''}</span>
