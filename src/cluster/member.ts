@@ -6,7 +6,7 @@ import { getDoc } from '../couch/bulk-get.js';
 import { putDoc } from '../couch/put-doc.js';
 import { dropLosingRevisions, listByPrefix } from './coordination-store.js';
 import { coordinationPrefix } from '../queue/provenance.js';
-import { type LeaseDoc, type WorkerDoc, type WorkerRole, drainRequestId, isLive, leaseDocId, leaseIsFree, takenLease, workerDocId } from './documents.js';
+import { type LeaseDoc, type WorkerDoc, type WorkerRole, drainRequestId, isLive, leaseDocId, leaseIsFree, leasePrefix, takenLease, workerDocId } from './documents.js';
 import { type ClusterTiming, clusterLimits, defaultTiming } from './limits.js';
 import { rendezvousOwner } from './rendezvous.js';
 
@@ -159,6 +159,7 @@ export class ClusterMember {
     this.stopLoop();
     await this.loop;
     for (const name of [...this.held.keys()]) await this.release(name, 'leaving').catch((err: unknown) => this.options.logger.warn(`could not release ${name}; it runs out by itself`, { error: (err as Error).message }));
+    await this.releaseStrayLeases().catch((err: unknown) => this.options.logger.warn('could not look for leases that still name this worker; they run out by themselves', { error: (err as Error).message }));
     const request = await getDoc(this.options.db, drainRequestId(this.id)).catch(() => undefined);
     if (request?._rev) await putDoc(this.options.db, { _id: request._id, _rev: request._rev, _deleted: true }).catch(() => undefined);
     // A read may lag a write on a cluster (a 409 on the delete): read again.
@@ -177,20 +178,39 @@ export class ClusterMember {
     this.held.delete(name);
     this.unwanted.delete(name);
     this.options.onLost?.(name, why);
-    // The epoch stays: the next owner bumps it. A 409 means someone took it already, or a
-    // write of ours whose answer was lost, or a node that had not seen our last renewal:
-    // read, and release again only while it still names this worker under this epoch.
-    let rev = held.rev;
+    if (await this.writeRelease(name, held.epoch, held.rev)) this.options.logger.info(`released ${name} (${why})`);
+  }
+
+  /**
+   * Writes the lease free under its epoch (the next owner bumps it). A 409 means someone
+   * took it already, or a write of ours whose answer was lost, or a node that had not seen
+   * our last renewal: read, and release again only while it still names this worker
+   * under this epoch. True when this write freed it.
+   */
+  private async writeRelease(name: string, epoch: number, rev: string): Promise<boolean> {
     for (let attempt = 0; attempt < clusterLimits.releaseAttempts; attempt++) {
-      if ((await putDoc(this.options.db, { _id: leaseDocId(name), _rev: rev, rd_cluster: 'lease', name, owner: null, epoch: held.epoch, expires: 0 })).ok) {
-        this.options.logger.info(`released ${name} (${why})`);
-        return;
-      }
+      if ((await putDoc(this.options.db, { _id: leaseDocId(name), _rev: rev, rd_cluster: 'lease', name, owner: null, epoch, expires: 0 })).ok) return true;
       const current = (await getDoc(this.options.db, leaseDocId(name))) as LeaseDoc | undefined;
-      if (!current?._rev || current.owner !== this.id || current.epoch !== held.epoch) return;
+      if (!current?._rev || current.owner !== this.id || current.epoch !== epoch) return false;
       rev = current._rev;
     }
     this.options.logger.warn(`could not release ${name}; it runs out by itself`);
+    return false;
+  }
+
+  /**
+   * On leaving, after the held leases: every lease the database still gives to this
+   * worker although it no longer counts it as held. A write whose answer was lost (a 409
+   * on a renewal or a checkpoint that our own earlier write caused, a take without the
+   * cluster's quorum) makes this worker let go of a lease that still names it; running, it
+   * takes such a lease again at its next heartbeat, but a draining worker takes nothing, so
+   * without this the lease would stay named after a worker that exited.
+   */
+  private async releaseStrayLeases(): Promise<void> {
+    const stray = (await listByPrefix<LeaseDoc>(this.options.db, leasePrefix)).filter((l) => l.owner === this.id && l._rev !== undefined);
+    for (const lease of stray) {
+      if (await this.writeRelease(lease.name, lease.epoch, lease._rev as string)) this.options.logger.info(`released ${lease.name}, which still named this worker after it had let go of it`);
+    }
   }
 
   private async announce(now: number): Promise<void> {

@@ -180,7 +180,11 @@ process.on('message', (message: ToChild) => {
     case 'stop':
       stopping = true;
       for (const slot of slots) slot.worker.dispose();
-      process.disconnect?.();
+      // Not synchronously: a 'stop' that arrived before this listener was attached is
+      // replayed by Node from a loop that touches the channel after each message, and
+      // disconnecting inside it crashed the process (Node 20: "Cannot set properties of
+      // null (setting 'Symbol(kPendingMessages)')").
+      setImmediate(() => process.disconnect?.());
       break;
   }
 });

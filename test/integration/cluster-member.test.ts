@@ -69,4 +69,22 @@ describe('a cluster member', () => {
     const stored = await withConflicts(leaseDocId('partition:8'));
     expect(stored).toMatchObject({ owner: other.id, epoch: 1, _rev: other.held.get('partition:8')?.rev });
   });
+
+  it('releases on leaving a lease it let go of that still names it (a write whose answer was lost)', async () => {
+    await other?.leave();
+    other = undefined;
+    member = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['process'], claims: [{ name: 'partition:20', role: 'process' }] });
+    await member.tick();
+    const taken = await withConflicts(leaseDocId('partition:20'));
+    expect(taken).toMatchObject({ owner: member.id });
+    // A renewal of this worker's that landed but whose answer never came back: the stored
+    // revision moved on and still names this worker.
+    await t.db.scope.insert({ ...taken, expires: Date.now() + 8_000 } as LeaseDoc);
+    await member.tick();
+    expect(member.holds('partition:20'), 'the renewal met a 409 and let the lease go').toBe(false);
+    expect(await withConflicts(leaseDocId('partition:20'))).toMatchObject({ owner: member.id });
+    await member.leave();
+    member = undefined;
+    expect(await withConflicts(leaseDocId('partition:20'))).toMatchObject({ owner: null, expires: 0 });
+  });
 });
