@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandboxPool, type SandboxPool } from '../../src/sandbox/pool.js';
 import type { DocResult } from '../../src/sandbox/types.js';
@@ -81,6 +82,54 @@ describe('an extension cannot switch off its own time limits', () => {
       expect(refused?.declaration).toBeUndefined();
       expect(refused?.problems.join(' ')).toMatch(/too long|timed out/i);
       expect((await own.run('well-behaved', [sourceDoc(1)], fixtureServices()))[0]?.ok).toBe(true);
+    } finally {
+      await own.close();
+    }
+  }, 40_000);
+});
+
+/** The pids of this process's sandbox children (the pool does not hand them out). */
+function sandboxChildren(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes('pool-process')).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+describe('a busy machine does not fail documents that did little', () => {
+  it('a document kept waiting for a core past its CPU limit, using little CPU itself, is not stopped', async () => {
+    // isolated-vm's cpuTime counts the time the isolate's thread waited for a core (a
+    // loaded 2-core machine stopped a 0.1 s document at "5,000 ms of CPU"). A SIGSTOP of
+    // the sandbox process is that wait, made long and certain: 3 s stopped in the middle
+    // of ~0.3 s of work, against a limit of 2 s of CPU (and 20 s of wall time).
+    const code = `export default { id: 'waits', source_schemas: ['rd.msg.test'], emits: ['rd.test.out'], reads: ['rd.msg.test'],
+      handler(doc, rd) {
+        rd.open(['email', 'started'], 'rd.msg.test');
+        let x = 0;
+        for (let i = 0; i < 1e8; i++) x = (x + i * 7) % 1000003;
+        rd.emit('rd.test.out', { n: doc.n, x });
+      } };`;
+    const before = sandboxChildren();
+    const own = await startSandboxPool({ sources: [{ origin: 'waits.js', code }], size: 1, limits: { ...testLimits, cpuMsPerDoc: 2_000, wallMsPerDoc: 20_000 } });
+    try {
+      const [child, ...others] = sandboxChildren().filter((pid) => !before.includes(pid));
+      expect(child, 'the new pool\'s sandbox process').toBeDefined();
+      expect(others).toEqual([]);
+      const services = fixtureServices();
+      const open = services.open.bind(services);
+      let stoppedAt = 0;
+      services.open = async (requests) => {
+        // The document has started: its loop runs once this answer is back.
+        setTimeout(() => {
+          process.kill(child as number, 'SIGSTOP');
+          stoppedAt = Date.now();
+          setTimeout(() => process.kill(child as number, 'SIGCONT'), 3_000);
+        }, 30);
+        return open(requests);
+      };
+      const started = Date.now();
+      const [result] = await own.run('waits', [sourceDoc(1)], services);
+      expect(stoppedAt, 'the sandbox process was stopped while the document ran').toBeGreaterThan(started);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+      expect(result).toMatchObject({ ok: true, emits: [{ fields: { n: 1 } }] });
     } finally {
       await own.close();
     }
