@@ -183,8 +183,8 @@ export class IsolateWorker {
       const processNow = processCpuMs();
       const now = Atomics.load(counter, 0);
       const index = Math.max(0, Math.min(docCount, now) - 1);
-      const callCpuMs = Math.min(Number(cpuNow - callCpuStart) / 1e6, processNow - callProcessStart);
-      if (callCpuMs > cpuMsPerDoc * callBudget || Number(wallNow - callWallStart) / 1e6 > wallMsPerDoc * callBudget) {
+      const cpuMsSince = (isolateFrom: bigint, processFrom: number) => Math.min(Number(cpuNow - isolateFrom) / 1e6, processNow - processFrom);
+      if (cpuMsSince(callCpuStart, callProcessStart) > cpuMsPerDoc * callBudget || Number(wallNow - callWallStart) / 1e6 > wallMsPerDoc * callBudget) {
         return stop(index, `the extension used more time on this call than ${callBudget} documents may (${cpuMsPerDoc} ms of CPU, ${wallMsPerDoc} ms in all, each); this document was running when it was stopped`);
       }
       if (now !== current) {
@@ -194,7 +194,7 @@ export class IsolateWorker {
         processStart = processNow;
         return;
       }
-      const cpuMs = Math.min(Number(cpuNow - cpuStart) / 1e6, processNow - processStart);
+      const cpuMs = cpuMsSince(cpuStart, processStart);
       const wallMs = Number(wallNow - wallStart) / 1e6;
       if (cpuMs > cpuMsPerDoc) return stop(index, `the extension used more than ${cpuMsPerDoc} ms of CPU on this document`);
       if (wallMs > wallMsPerDoc) return stop(index, `the extension took more than ${wallMsPerDoc} ms on this document`);

@@ -109,6 +109,7 @@ describe('a busy machine does not fail documents that did little', () => {
         rd.emit('rd.test.out', { n: doc.n, x });
       } };`;
     const before = sandboxChildren();
+    const timers: NodeJS.Timeout[] = [];
     const own = await startSandboxPool({ sources: [{ origin: 'waits.js', code }], size: 1, limits: { ...testLimits, cpuMsPerDoc: 3_000, wallMsPerDoc: 20_000 } });
     try {
       const [child, ...others] = sandboxChildren().filter((pid) => !before.includes(pid));
@@ -119,11 +120,11 @@ describe('a busy machine does not fail documents that did little', () => {
       let stoppedAt = 0;
       services.open = async (requests) => {
         // The document has started: its loop runs once this answer is back.
-        setTimeout(() => {
+        timers.push(setTimeout(() => {
           process.kill(child as number, 'SIGSTOP');
           stoppedAt = Date.now();
-          setTimeout(() => process.kill(child as number, 'SIGCONT'), 4_000);
-        }, 30);
+          timers.push(setTimeout(() => process.kill(child as number, 'SIGCONT'), 4_000));
+        }, 30));
         return open(requests);
       };
       const started = Date.now();
@@ -132,6 +133,10 @@ describe('a busy machine does not fail documents that did little', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(4_000);
       expect(result).toMatchObject({ ok: true, emits: [{ fields: { n: 1 } }] });
     } finally {
+      // A failure before the continue must not leave the process stopped, nor a timer that
+      // signals it after it is gone.
+      timers.forEach(clearTimeout);
+      for (const pid of sandboxChildren().filter((p) => !before.includes(p))) process.kill(pid, 'SIGCONT');
       await own.close();
     }
   }, 40_000);
