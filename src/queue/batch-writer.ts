@@ -140,10 +140,11 @@ export class BatchWriter {
     this.fence = fence;
     this.requests = 0;
     this.writtenCount = 0;
+    this.writtenRevs.clear();
     try {
       return await this.commitAll();
     } catch (err) {
-      if (err instanceof FenceLost) return { written: err.written, refused: true };
+      if (err instanceof FenceLost) return { written: err.written, refused: true, revs: new Map() };
       throw err;
     } finally {
       this.fence = undefined;
@@ -154,6 +155,8 @@ export class BatchWriter {
   /** Write requests and documents written so far by the commit under way. */
   private requests = 0;
   private writtenCount = 0;
+  /** The revision each data document (not bookkeeping) has after the commit under way. */
+  private readonly writtenRevs = new Map<string, string>();
 
   private async commitAll(): Promise<CommitResult> {
     await this.updateDependents();
@@ -174,7 +177,7 @@ export class BatchWriter {
     this.ops.clear();
     this.outgoing.clear();
     this.provenanceBefore.clear();
-    return { written, refused: false };
+    return { written, refused: false, revs: new Map(this.writtenRevs) };
   }
 
   /** The dependents index follows the deps of the provenance this batch changed; it is
@@ -201,7 +204,8 @@ export class BatchWriter {
         if (result.ok) {
           written++;
           this.writtenCount++;
-          await this.upload(result.id, result.rev);
+          const rev = await this.upload(result.id, result.rev);
+          if (!isBookkeeping(result.id) && this.state.get(result.id)) this.writtenRevs.set(result.id, rev);
         } else if (result.conflict) {
           conflicted.push(result.id);
         } else {
@@ -268,7 +272,8 @@ export class BatchWriter {
     }
   }
 
-  private async upload(id: string, rev: string): Promise<void> {
+  /** Uploads the document's pending attachments; returns its revision after them. */
+  private async upload(id: string, rev: string): Promise<string> {
     let current = rev;
     for (const upload of this.uploads.get(id) ?? []) {
       current = await callCouch(this.db.couch, `uploading attachment ${upload.name} of ${id}`, async () => {
@@ -283,6 +288,7 @@ export class BatchWriter {
       });
     }
     this.uploads.delete(id);
+    return current;
   }
 }
 
@@ -313,6 +319,9 @@ function groupedByKey(ids: readonly string[]): string[] {
 export interface CommitResult {
   written: number;
   refused: boolean;
+  /** The revision each data document written (and not deleted) has on the server now,
+   * by id: what its row on the changes feed will carry (see own-writes.ts). */
+  revs: ReadonlyMap<string, string>;
 }
 
 /** Unwinds a commit whose fence failed; never leaves BatchWriter. */

@@ -4,6 +4,11 @@ export const queueLimits = {
    * `_bulk_docs` round trip and the sandbox call; small enough that a crash repeats
    * little and one batch's documents (with include_docs) stay a few MB in memory. */
   batchSize: 500,
+  /** Revisions of the queue's own settled writes kept to pass over their echo on the
+   * feed (own-writes.ts): ~10 writes per message and an echo arrives a batch or two
+   * later, so 50,000 covers ~5,000 messages of lag in ~8 MB; one forgotten costs only a
+   * read as before. */
+  ownWritesRemembered: 50_000,
   /** Attachment bytes fetched ahead per extension run in a batch: a batch of raw mail
    * is typically 10-30 MB; past this, reads go to the server one by one. */
   prefetchBytes: 64 * 1024 * 1024,

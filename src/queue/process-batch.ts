@@ -11,7 +11,9 @@ import { writeIntent } from './commit-intent.js';
 import { type QueueExtension, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
 import { prefetchAttachments, readsAtSourceKeys } from './prefetch.js';
-import { type ProvenanceEntry, bookkeepingId, isBookkeeping, sourceHash } from './provenance.js';
+import { type OwnWrites, settledWrites } from './own-writes.js';
+import { type ProvenanceEntry, bookkeepingId, isBookkeeping } from './provenance.js';
+import { hashOf, versionOf } from './source-versions.js';
 
 export interface QueueContext {
   db: Db;
@@ -48,6 +50,11 @@ export interface BatchOptions {
    * outputs and error records no provenance lists yet. A cluster's aggregates unit, whose
    * rerun after a crash may not make the same outputs again. */
   intentId?: string;
+  /** Where to remember the revisions of this batch's settled writes, so that their echo
+   * on the feed is passed over unread (own-writes.ts). The single-process queue only: a
+   * cluster's worker reads its partitions' feeds, and what it wrote may be another
+   * partition's work. */
+  ownWrites?: OwnWrites;
 }
 
 export interface BatchStats {
@@ -68,20 +75,6 @@ export interface BatchStats {
 }
 
 export const errorSchemaId = 'rd.core.error';
-/** A document consumed by several extensions of a batch is hashed once. */
-const hashes = new WeakMap<CouchDoc, string>();
-const hashOf = (doc: CouchDoc): string => {
-  let hash = hashes.get(doc);
-  if (hash === undefined) {
-    hash = sourceHash(doc);
-    hashes.set(doc, hash);
-  }
-  return hash;
-};
-/** A dependency's version as provenance keeps it: short, since a conversation's run may
- * depend on hundreds of documents. */
-const versionOf = (doc: CouchDoc | null): string => (doc === null ? 'absent' : hashOf(doc).slice(0, 16));
-
 /** The versions of the dependencies the batch holds (what the run could have read). */
 function seenVersions(writer: BatchWriter, deps: readonly string[]): Record<string, string> | undefined {
   const seen: Record<string, string> = {};
@@ -202,6 +195,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
   const committed = await writer.commit(options.beforeCommit);
   stats.written = committed.written;
   if (committed.refused) stats.refused = true;
+  else if (options.ownWrites) for (const [id, rev] of await settledWrites(ctx.ordered, writer, committed.revs)) options.ownWrites.remember(id, rev);
   return stats;
 }
 

@@ -12,6 +12,8 @@ import { queueLimits } from './limits.js';
 import { type BatchStats, type QueueContext, processBatch } from './process-batch.js';
 import { removeUnvisitedOutputs } from './stale-outputs.js';
 import { runRetryRequests } from './retry-requests.js';
+import { readFeedRows } from './feed-rows.js';
+import { OwnWrites } from './own-writes.js';
 
 export interface QueueOptions {
   db: Db;
@@ -23,8 +25,12 @@ export interface QueueOptions {
   /** Changes per feed batch (default `queueLimits.batchSize`): tests cut the feed
    * differently to show that the data does not depend on where batches end. */
   batchSize?: number;
+  /** How many revisions of its own settled writes the queue remembers to pass over their
+   * echoes (default `queueLimits.ownWritesRemembered`); 0 reads every echo, as after a
+   * restart: tests compare the two. */
+  ownWritesRemembered?: number;
   /** After each feed batch: `changes` is how many feed rows it covered (for progress). */
-  onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats; changes: number }) => void;
+  onBatch?: (info: { lane: 'incoming' | 'backlog'; extensions: string[]; stats: BatchStats; changes: number; passedOver: number }) => void;
   /** `watch` reached the head of the feed: the catch-up is done, or a followed batch left
    * nothing waiting (serve's view warmer builds indexes only then, see view-warmer.ts). */
   onIdle?: () => void;
@@ -62,11 +68,15 @@ export class QueueRunner {
     readonly extensions: readonly QueueExtension[],
     /** The installed extensions this queue was started from (ids and code hashes). */
     private readonly installed: string,
-  ) {}
+  ) {
+    this.ownWrites = new OwnWrites(options.ownWritesRemembered);
+  }
 
   /** Set once a stop is asked for: the batch in hand is left at the next step of its
    * cascade (see `BatchOptions.abandon`). */
   private stopping = false;
+  /** The revisions of this queue's settled writes, whose echoes it passes over. */
+  private readonly ownWrites: OwnWrites;
 
   static async start(options: QueueOptions): Promise<QueueRunner> {
     const stored = await loadStoredExtensions(options.db, options.logger);
@@ -173,13 +183,14 @@ export class QueueRunner {
     const follower = followChanges(this.ctx.db, {
       until: 'forever',
       ...(lane.since === undefined ? {} : { since: lane.since }),
-      includeDocs: true,
+      // Documents are read after the echoes of the queue's own writes are passed over.
+      includeDocs: false,
       batchSize: this.options.batchSize ?? queueLimits.batchSize,
       logger: this.options.logger,
       onBatch: async (batch) => {
-        await this.processFeedBatch(lane, batch);
+        const { docs } = await this.processFeedBatch(lane, batch);
         if (batch.atHead) this.options.onIdle?.();
-        if (batch.rows.some((r) => r.doc?.rd_schema_id === extensionSchemaId)) {
+        if (docs.some((d) => d.rd_schema_id === extensionSchemaId)) {
           changed = true;
           resolveChanged();
         }
@@ -232,11 +243,12 @@ export class QueueRunner {
     const follower = followChanges(this.ctx.db, {
       until,
       ...(lane.since === undefined ? {} : { since: lane.since }),
-      includeDocs: true,
+      // Documents are read after the echoes of the queue's own writes are passed over.
+      includeDocs: false,
       batchSize: this.options.batchSize ?? queueLimits.batchSize,
       logger: this.options.logger,
       onBatch: async (batch) => {
-        const stats = await this.processFeedBatch(lane, batch);
+        const { stats } = await this.processFeedBatch(lane, batch);
         if (stats.abandoned) return;
         if (stats.ran > 0 || stats.written > 0) batches++;
         if (stats.ran > 0 || stats.written > 0) report.batches++;
@@ -252,26 +264,21 @@ export class QueueRunner {
     return { batches, lastSeq: lastSeq ?? lane.since };
   }
 
-  private async processFeedBatch(lane: Lane, batch: ChangesBatch): Promise<BatchStats> {
-    const docs: CouchDoc[] = [];
-    const deleted: string[] = [];
-    for (const row of batch.rows) {
-      if (row.deleted) deleted.push(row.id);
-      else if (row.doc) docs.push(row.doc);
-    }
-    const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)), abandon: () => this.stopping });
+  private async processFeedBatch(lane: Lane, batch: ChangesBatch): Promise<{ stats: BatchStats; docs: CouchDoc[] }> {
+    const { docs, deleted, passedOver } = await readFeedRows(this.ctx.db, batch.rows, this.ownWrites);
+    const stats = await processBatch(this.ctx, { docs, deleted }, { feedExtensions: new Set(lane.extensions.map((e) => e.declaration.id)), abandon: () => this.stopping, ownWrites: this.ownWrites });
     // Left for a stop: no checkpoint, so the next start reads these changes again.
-    if (stats.abandoned) return stats;
+    if (stats.abandoned) return { stats, docs };
     // Retry requests are acted on as they arrive, not when a replay reads old ones.
     if (lane.kind === 'incoming') await runRetryRequests(this.ctx, docs);
     // A batch of nothing but checkpoints does not move the checkpoint: writing one is
     // itself a change on the feed, and the next batch would see it and write another,
     // forever. Any other batch does, so later passes do not read it again.
-    const onlyCheckpoints = batch.rows.every((r) => r.doc?.rd_schema_id === checkpointSchemaId);
+    const onlyCheckpoints = batch.rows.every((r) => !r.deleted && r.id.endsWith(`!${checkpointSchemaId}`));
     if (stats.ran > 0 || stats.written > 0 || !onlyCheckpoints) await this.checkpoint(lane.extensions, batch.lastSeq, lane.kind, lane.kind === 'incoming', lane.previous);
     lane.since = batch.lastSeq;
-    this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats, changes: batch.rows.length });
-    return stats;
+    this.options.onBatch?.({ lane: lane.kind, extensions: lane.extensions.map((e) => e.declaration.id), stats, changes: batch.rows.length, passedOver });
+    return { stats, docs };
   }
 
   private async checkpoint(extensions: readonly QueueExtension[], seq: Seq | undefined, lane: Checkpoint['lane'], caughtUp: boolean, previousOf?: Map<string, string>): Promise<void> {

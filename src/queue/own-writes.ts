@@ -1,0 +1,68 @@
+import type { CouchDoc } from '../couch/documents.js';
+import type { BatchWriter } from './batch-writer.js';
+import { type QueueExtension, consumersOf } from './extension-set.js';
+import { queueLimits } from './limits.js';
+import { bookkeepingId } from './provenance.js';
+import { hashOf, versionOf } from './source-versions.js';
+
+/**
+ * Revisions this queue wrote whose row on the changes feed (their echo) would do
+ * nothing: every extension that consumes the document already ran on exactly this
+ * content with its current code, and every dependent of it already saw exactly this
+ * version. The feed hands such a row back a moment later; the queue passes over it
+ * without reading the document, its bookkeeping or its dependents again. A row whose
+ * revision is not the one remembered (someone wrote the document since) is read as
+ * usual. Only in memory: after a restart every echo is read as before, so a crash
+ * costs time, never work.
+ */
+export class OwnWrites {
+  private readonly revs = new Map<string, string>();
+
+  constructor(private readonly capacity: number = queueLimits.ownWritesRemembered) {}
+
+  remember(id: string, rev: string): void {
+    this.revs.delete(id);
+    this.revs.set(id, rev);
+    // Oldest first: an echo not met by now was superseded or is read as usual.
+    for (const oldest of this.revs.keys()) {
+      if (this.revs.size <= this.capacity) break;
+      this.revs.delete(oldest);
+    }
+  }
+
+  /** Whether this feed row is the echo of a settled write (forgotten once met). */
+  takeEcho(id: string, rev: string | undefined): boolean {
+    if (rev === undefined || this.revs.get(id) !== rev) return false;
+    this.revs.delete(id);
+    return true;
+  }
+
+  get size(): number {
+    return this.revs.size;
+  }
+}
+
+/**
+ * Of the data documents a batch just wrote (`revs`, from its commit), those whose echo
+ * would be a no-op, checked on the batch's own state with the very tests the echo's
+ * batch would make (processBatch's provenance skip and enqueueDependents' `seen`
+ * comparison). Anything not known for sure (a bookkeeping document not loaded, a
+ * dependent whose provenance is missing) leaves the document to be read as usual.
+ */
+export async function settledWrites(ordered: readonly QueueExtension[], writer: BatchWriter, revs: ReadonlyMap<string, string>): Promise<Array<[string, string]>> {
+  const written = [...revs.keys()].map((id) => writer.get(id)).filter((doc): doc is CouchDoc => !!doc);
+  const consumed = (doc: CouchDoc) => (typeof doc.rd_schema_id === 'string' && doc.rd_schema_provider ? consumersOf(ordered, doc.rd_schema_id) : []);
+  await writer.load(written.filter((doc) => consumed(doc).length > 0).map((doc) => bookkeepingId(doc._id)));
+  const ran = written.filter((doc) =>
+    consumed(doc).every((ext) => {
+      const entry = writer.provenance(doc._id)?.extensions[ext.declaration.id];
+      return entry !== undefined && entry.source_hash === hashOf(doc) && entry.code_hash === ext.codeHash;
+    }),
+  );
+  const settled = (docs: readonly CouchDoc[]) => docs.map((doc): [string, string] => [doc._id, revs.get(doc._id) as string]);
+  // As enqueueDependents: without an extension that declares dependencies there are none.
+  if (!ordered.some((e) => e.declaration.uses_dependencies) || ran.length === 0) return settled(ran);
+  await writer.loadDependents(ran.map((doc) => doc._id));
+  await writer.load(ran.flatMap((doc) => writer.dependentsOf(doc._id).map(([, source]) => bookkeepingId(source))));
+  return settled(ran.filter((doc) => writer.dependentsOf(doc._id).every(([ext, source]) => writer.provenance(source)?.extensions[ext]?.seen?.[doc._id] === versionOf(doc))));
+}
