@@ -73,7 +73,7 @@ describe('BatchWriter', () => {
     const result = await writer.commit(async () => (asked++, false));
     // The data went in the first request (the caller's own check covers it); the
     // provenance that says "done" did not: the next owner redoes the batch.
-    expect(result).toEqual({ written: 1, refused: true });
+    expect(result).toEqual({ written: 1, refused: true, revs: new Map() });
     expect(asked).toBe(1);
     expect(await getDoc(t.db, id)).toMatchObject({ v: 'mine' });
     expect(await getDoc(t.db, bookkeepingId('S'))).toBeUndefined();
@@ -94,7 +94,7 @@ describe('BatchWriter', () => {
     owner.applyItem(id, { ...item('ext.one', { v: '2' }), key: ['email', 'count@b'] });
     await owner.commit();
     let asked = 0;
-    expect(await late.commit(async () => (asked++, false))).toEqual({ written: 0, refused: true });
+    expect(await late.commit(async () => (asked++, false))).toEqual({ written: 0, refused: true, revs: new Map() });
     expect(asked).toBe(1);
     expect(await getDoc(t.db, id)).toMatchObject({ v: '2' });
     // Without a fence (the single queue) a 409 is re-read and replayed, as before.
@@ -105,7 +105,11 @@ describe('BatchWriter', () => {
     other.applyItem(id, { ...item('ext.two', { v: 'x' }), key: ['email', 'count@b'] });
     await other.commit();
     single.applyItem(id, { ...item('ext.one', { v: '3' }), key: ['email', 'count@b'] });
-    expect(await single.commit()).toEqual({ written: 1, refused: false });
-    expect(Object.keys((await getDoc(t.db, id))?.rd_schema_items as object).sort()).toEqual(['ext.one', 'ext.two']);
+    const committed = await single.commit();
+    const stored = await getDoc(t.db, id);
+    expect(Object.keys(stored?.rd_schema_items as object).sort()).toEqual(['ext.one', 'ext.two']);
+    // The revision the commit reports is the one stored after the replay (what the
+    // document's row on the feed carries: own-writes.ts).
+    expect(committed).toEqual({ written: 1, refused: false, revs: new Map([[id, stored?._rev]]) });
   });
 });
