@@ -125,11 +125,11 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         const load = await loadRaw(registry, db, files);
         ctx.log(`${corpusName}: ${files.length} files, ${load.stored} raw stored, ${load.duplicate} duplicates, ${load.refused} refused (${mb(load.bytes).toFixed(1)} MB) at ${Math.round(load.stored / load.seconds)} msgs/s`);
 
-        const { report, seconds, peaks, restarts, extensionMs } = await timedQueueRun(db, registry, ctx.log);
+        const { report, seconds, peaks, restarts, extensionMs, feed } = await timedQueueRun(db, registry, ctx.log);
         const counts = await countIds(db);
         const count = (schema: string) => counts.get(schema) ?? 0;
         const derived = [...counts.entries()].filter(([k]) => !['design', 'bookkeeping', 'rd.msg.rfc822', 'rd.core.schema', 'rd.ext.workqueue', 'rd.core.workqueue-state'].includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
-        ctx.log(`${report.written} documents written in ${seconds.toFixed(1)} s; ${report.batches} batches, ${report.ran} runs, ${report.skipped} skipped, ${report.failed} failed; sandbox restarts ${restarts}`);
+        ctx.log(`${report.written} documents written in ${seconds.toFixed(1)} s; ${report.batches} batches, ${report.ran} runs, ${report.skipped} skipped, ${report.failed} failed; sandbox restarts ${restarts}; feed rows ${feed.rows}, of them passed over unread as the echoes of the queue's own settled writes ${feed.passedOver}`);
         ctx.log(`documents: ${derived.map(([k, v]) => `${k} ${v}`).join(', ')}; bookkeeping ${count('bookkeeping')}`);
         const kinds = [...(await bookkeepingKinds(db)).entries()].sort(([, a], [, b]) => b.count - a.count);
         ctx.log(`bookkeeping by key type and content (count, per message, mean and largest size, longest dependents list): ${kinds.map(([k, v]) => `${k}: ${v.count}, ${(v.count / Math.max(1, load.stored)).toFixed(2)}/msg, ${Math.round(v.bytes / v.count)} B mean, ${v.maxBytes} B max, ${v.maxDependents} dependents max`).join('; ')}`);

@@ -12,6 +12,9 @@ export interface TimedQueueRun {
   restarts: number;
   /** Milliseconds per extension over all batches (BatchStats.extensionMs). */
   extensionMs: Map<string, number>;
+  /** Feed rows the queue handled, and of them the echoes of its own settled writes it
+   * passed over unread (src/queue/own-writes.ts). */
+  feed: { rows: number; passedOver: number };
 }
 
 /** Memory is sampled this often while the queue runs. */
@@ -28,13 +31,16 @@ const progressEveryMs = 10_000;
 export async function timedQueueRun(db: Db, registry: SchemaRegistry, log: (progress: string) => void, afterBatch?: () => void): Promise<TimedQueueRun> {
   const extensionMs = new Map<string, number>();
   const progress = { written: 0, ran: 0 };
+  const feed = { rows: 0, passedOver: 0 };
   let t0 = performance.now();
   let lastLog = t0;
   const runner = await QueueRunner.start({
     db,
     registry,
     logger: silentLogger,
-    onBatch: ({ stats }) => {
+    onBatch: ({ stats, changes, passedOver }) => {
+      feed.rows += changes;
+      feed.passedOver += passedOver;
       progress.written += stats.written;
       progress.ran += stats.ran;
       if (stats.written > 0) afterBatch?.();
@@ -60,7 +66,7 @@ export async function timedQueueRun(db: Db, registry: SchemaRegistry, log: (prog
     restarts = runner.pool.restarts;
     await runner.close();
   }
-  return { report, seconds: (t1 - t0) / 1000, peaks, restarts, extensionMs };
+  return { report, seconds: (t1 - t0) / 1000, peaks, restarts, extensionMs, feed };
 }
 
 /** Brings a database's installed extensions up to date before the mail arrives: a run over
