@@ -24,6 +24,11 @@ export const clusterLimits = {
   /** Tries to release a lease whose revision moved under the release (a lost answer, a
    * lagging node) while it still names this worker: a few, then it runs out by itself. */
   releaseAttempts: 3,
+  /** Reads and deletes of a leaving worker's announcement until a read finds it gone (a
+   * losing revision that surfaces, a node that lags), with a pause growing by
+   * `leaveRetryMs` each time: at most ~3 s at exit, then the others forget it when old. */
+  leaveAttempts: 8,
+  leaveRetryMs: 100,
   /** A worker also compares its extensions with the installed ones this often, besides
    * whenever a batch carries an extension document: a worker that held no partition when
    * the install passed on the feed would otherwise run the old code (and replay a

@@ -162,10 +162,18 @@ export class ClusterMember {
     await this.releaseStrayLeases().catch((err: unknown) => this.options.logger.warn('could not look for leases that still name this worker; they run out by themselves', { error: (err as Error).message }));
     const request = await getDoc(this.options.db, drainRequestId(this.id)).catch(() => undefined);
     if (request?._rev) await putDoc(this.options.db, { _id: request._id, _rev: request._rev, _deleted: true }).catch(() => undefined);
-    // A read may lag a write on a cluster (a 409 on the delete): read again.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await getDoc(this.options.db, this.doc._id);
-      if (!current?._rev || (await putDoc(this.options.db, { _id: this.doc._id, _rev: current._rev, _deleted: true })).ok) return;
+    // Gone means every revision, as read after the delete: a heartbeat written through two
+    // nodes leaves a losing revision, which becomes the winner once the winner is deleted,
+    // and the others then read a worker that left as one still there (CI saw a drained
+    // worker exit 0 with its announcement in place). A read may also lag a write (a 409 on
+    // the delete): read again after a pause.
+    for (let attempt = 0; ; attempt++) {
+      const [current] = (await listByPrefix<WorkerDoc & { _rev?: string; _conflicts?: string[] }>(this.options.db, this.doc._id, { conflicts: true })).filter((d) => d._id === this.doc._id);
+      if (!current?._rev) return;
+      if (attempt >= clusterLimits.leaveAttempts) break;
+      await dropLosingRevisions(this.options.db, [current]);
+      await putDoc(this.options.db, { _id: this.doc._id, _rev: current._rev, _deleted: true });
+      await new Promise((resolve) => setTimeout(resolve, clusterLimits.leaveRetryMs * attempt));
     }
     this.options.logger.warn('could not remove this worker\'s announcement; the others forget it when it is old');
   }

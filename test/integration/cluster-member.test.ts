@@ -7,7 +7,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/index.js';
 import { ClusterMember } from '../../src/cluster/member.js';
-import { leaseDocId, type LeaseDoc } from '../../src/cluster/documents.js';
+import { leaseDocId, type LeaseDoc, type WorkerDoc, workerDocId } from '../../src/cluster/documents.js';
+import { getDoc } from '../../src/couch/bulk-get.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('member');
@@ -86,5 +87,22 @@ describe('a cluster member', () => {
     await member.leave();
     member = undefined;
     expect(await withConflicts(leaseDocId('partition:20'))).toMatchObject({ owner: null, expires: 0 });
+  });
+
+  it('leaves no announcement behind when its document has a losing revision (a heartbeat written through two nodes)', async () => {
+    member = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['process'], claims: [{ name: 'partition:30', role: 'process' }] });
+    await member.tick();
+    const id = workerDocId(member.id);
+    const announced = (await t.db.scope.get(id)) as unknown as WorkerDoc;
+    // A sibling of the current revision, as a heartbeat through another node leaves it;
+    // its hash sorts below the real one's, so it loses and stays as a conflict.
+    const generation = Number((announced._rev as string).split('-')[0]);
+    await t.db.scope.bulk({ docs: [{ ...announced, _rev: `${generation}-${'0'.repeat(32)}`, heartbeat: announced.heartbeat - 1 }], new_edits: false });
+    expect(((await t.db.scope.get(id, { conflicts: true })) as { _conflicts?: string[] })._conflicts).toHaveLength(1);
+    await member.leave();
+    member = undefined;
+    // Deleting only the winner would bring the loser back as the winner: a worker that
+    // left, read by the others as one still there.
+    expect(await getDoc(t.db, id)).toBeUndefined();
   });
 });
