@@ -61,6 +61,7 @@ export const poolProcessLimits = {
    * as always. Asked one by one, those opens were a round trip each (a sender's flags, a
    * subject's seekers: about 2.5 per message on openwrt-devel, 13 % of the cascade's
    * time); a round costs a re-run of only the documents that asked. Three covers a
-   * conversation's usual depth of references; deeper ones finish in the last round. */
+   * conversation's usual depth of references; deeper ones finish in the last round. A
+   * document so runs at most four times, each run within the per-document limits. */
   gatherRounds: 3,
 } as const;
