@@ -108,6 +108,11 @@ export class IsolateWorker {
     }
   }
 
+  /** The position, in the call under way, of the document the isolate is on (-1: none). */
+  get currentDoc(): number {
+    return Atomics.load(new Int32Array(this.progress), 0) - 1;
+  }
+
   run(codeHash: string, docsJson: string, docCount: number): Promise<RunOutcome> {
     return this.call(codeHash, 'run', docsJson, docCount);
   }

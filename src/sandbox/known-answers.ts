@@ -76,3 +76,46 @@ export function answerKnown(known: KnownAnswers | undefined, op: string, argsJso
     return undefined;
   }
 }
+
+/**
+ * Reads what gathering documents asked of `rd.open` and was not known (their `needs`, by
+ * document index), in one request to `services`, into each document's own answers for its
+ * next run. Only what an open would be allowed: a request of a schema outside the
+ * extension's `reads`, or with a key that makes no id, is left out; the document asks it
+ * again in its last run, where the open goes to the host as usual and is refused there
+ * with the usual message.
+ */
+export async function readNeeds(
+  declaration: ExtensionDeclaration,
+  services: HostServices,
+  needs: ReadonlyMap<number, readonly unknown[]>,
+  into: Map<number, Record<string, string>>,
+): Promise<void> {
+  const wanted = new Map<string, { key: RdKey; schemaId: string }>();
+  const idsOf = new Map<number, string[]>();
+  for (const [doc, requests] of needs) {
+    const ids: string[] = [];
+    for (const request of requests) {
+      if (request === null || typeof request !== 'object') continue;
+      const { key, schemaId } = request as { key?: unknown; schemaId?: unknown };
+      if (typeof schemaId !== 'string' || !declaration.reads.includes(schemaId)) continue;
+      let id: string;
+      try {
+        id = docIdFor(key as RdKey, schemaId);
+      } catch {
+        continue;
+      }
+      wanted.set(id, { key: key as RdKey, schemaId });
+      ids.push(id);
+    }
+    idsOf.set(doc, ids);
+  }
+  const requests = [...wanted.entries()];
+  const found = requests.length > 0 ? await services.open(requests.map(([, r]) => r)) : [];
+  const texts = new Map(requests.map(([id], i) => [id, JSON.stringify(found[i] ?? null)]));
+  for (const [doc, ids] of idsOf) {
+    const answers = into.get(doc) ?? {};
+    for (const id of ids) answers[id] = texts.get(id) as string;
+    into.set(doc, answers);
+  }
+}

@@ -55,4 +55,13 @@ export const poolProcessLimits = {
    * re-run conversations would be 25 copies of ~8 MB). With the jobs in flight above,
    * at most a few such copies are in the child at once. */
   sharedAnswersMaxBytes: 2 * 1024 * 1024,
+  /** Rounds in which an `rd.open` that the answers sent with a job do not cover fails at
+   * once and is read for the document's next run together with every other document's
+   * (pool.ts, run), before a last round in which such an open asks the parent and waits,
+   * as always. Asked one by one, those opens were a round trip each (a sender's flags, a
+   * subject's seekers: about 2.5 per message on openwrt-devel, 13 % of the cascade's
+   * time); a round costs a re-run of only the documents that asked. Three covers a
+   * conversation's usual depth of references; deeper ones finish in the last round. A
+   * document so runs at most four times, each run within the per-document limits. */
+  gatherRounds: 3,
 } as const;

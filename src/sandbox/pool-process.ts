@@ -9,7 +9,7 @@ import { type KnownAnswers, answerKnown } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
 import type { SandboxLimits } from './limits.js';
-import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
+import type { FromChild, OpenNeeds, PoolTestHooks, ToChild } from './protocol.js';
 import { runStd } from './mime.js';
 
 interface Slot {
@@ -18,6 +18,9 @@ interface Slot {
   /** What the current job's caller answered ahead (known-answers.ts). */
   known?: KnownAnswers | undefined;
   busy: boolean;
+  /** In a `gather` job: what each document of the isolate call under way asked of
+   * `rd.open` that `known` could not answer, by its position in that call. */
+  misses?: Map<number, unknown[]> | undefined;
 }
 
 let ivm: Ivm;
@@ -36,8 +39,24 @@ const send = (message: FromChild) => process.send?.(message);
 function hostCallFor(slot: () => Slot) {
   return (op: string, argsJson: string | Uint8Array) => {
     const known = typeof argsJson === 'string' ? answerKnown(slot().known, op, argsJson) : undefined;
-    return known !== undefined ? Promise.resolve(known) : hostCall(slot, op, argsJson);
+    if (known !== undefined) return Promise.resolve(known);
+    const { misses, worker } = slot();
+    if (misses && op === 'open' && typeof argsJson === 'string') return Promise.reject(missed(misses, worker.currentDoc, argsJson));
+    return hostCall(slot, op, argsJson);
   };
+}
+
+/** Records an `rd.open` a gathering job does not answer, and fails it: the document runs
+ * again once the parent has read what it asked, with the others' in one request. */
+function missed(misses: Map<number, unknown[]>, position: number, argsJson: string): Error {
+  let requests: unknown;
+  try {
+    requests = JSON.parse(argsJson);
+  } catch {
+    requests = [];
+  }
+  misses.set(position, [...(misses.get(position) ?? []), ...(Array.isArray(requests) ? requests : [])]);
+  return new Error('rd.open was not answered in this round; the document runs again with it');
 }
 
 function hostCall(slot: () => Slot, op: string, argsJson: string | Uint8Array) {
@@ -118,7 +137,7 @@ function pump(): void {
     slot.jobId = job.jobId;
     slot.known = job.known;
     runJob(slot, job)
-      .then((results) => send({ type: 'done', jobId: job.jobId, results }))
+      .then(({ results, needs }) => send({ type: 'done', jobId: job.jobId, results, ...(needs.length > 0 ? { needs } : {}) }))
       .catch((err: unknown) => send({ type: 'fatal', message: `job ${job.jobId}: ${(err as Error).message}` }))
       .finally(() => {
         slot.busy = false;
@@ -129,17 +148,25 @@ function pump(): void {
 
 /** Runs every document of a job; a document that breaks the isolate gets a failure and
  * the isolate is replaced; the others are run again without it. */
-async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promise<unknown[]> {
+async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promise<{ results: unknown[]; needs: OpenNeeds }> {
   if (hooks.crashMarker && job.docs.some((d) => d.includes(hooks.crashMarker as string))) {
     process.kill(process.pid, 'SIGKILL');
   }
   if (hooks.failJobMarker && job.docs.some((d) => d.includes(hooks.failJobMarker as string))) throw new Error('test: the job failed in the sandbox process');
   const results: unknown[] = new Array(job.docs.length);
+  const needs = new Map<number, unknown[]>();
   let pending = job.docs.map((_, i) => i);
   while (pending.length > 0) {
     if (slot.worker.disposed) slot.worker = await newWorker(() => slot);
     const payload = job.mode === 'later' ? (job.docs[0] as string) : `[${pending.map((i) => job.docs[i]).join(',')}]`;
+    const gathering = job.gather === true && job.mode === 'run';
+    slot.misses = gathering ? new Map() : undefined;
     const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload, pending.length);
+    for (const [position, requests] of slot.misses ?? []) {
+      const docIndex = pending[position];
+      if (docIndex !== undefined) needs.set(docIndex, requests);
+    }
+    slot.misses = undefined;
     if (outcome.ok) {
       // Texts go to the parent as they are; parsing and re-serialising them here cost this
       // thread more than the texts cost the IPC channel (bench/sandbox.bench.ts).
@@ -152,7 +179,7 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
     results[culprit] = failure(outcome.kind, outcome.message);
     pending = pending.filter((i) => i !== culprit);
   }
-  return results;
+  return { results, needs: [...needs] };
 }
 
 const failure = (kind: FailureKind, message: string) => ({ ok: false, kind, message, logs: [] });

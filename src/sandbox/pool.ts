@@ -4,9 +4,9 @@ import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type Json
 import { compiledEntry } from '../core/entry-points.js';
 import { checkAttachment, checkOpen, checkQuery, filterQueryResult } from './capabilities.js';
 import { checkDeclaration } from './declaration.js';
-import { type KnownAnswers, knownAnswers, knownAtKeys, knownBytes } from './known-answers.js';
+import { type KnownAnswers, knownAnswers, knownAtKeys, knownBytes, readNeeds } from './known-answers.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
-import type { FromChild, PoolTestHooks, ToChild } from './protocol.js';
+import type { FromChild, OpenNeeds, PoolTestHooks, ToChild } from './protocol.js';
 import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension, Retracted } from './types.js';
 
 export interface SandboxPoolOptions {
@@ -41,7 +41,10 @@ interface Job {
   givenIds: ReadonlySet<string>;
   services: HostServices;
   known?: KnownAnswers;
-  resolve: (results: unknown[]) => void;
+  /** Unknown opens fail and come back as `needs` (see run); cleared for a job retried
+   * after a crash, which then runs as usual. */
+  gather?: boolean;
+  resolve: (results: unknown[], needs?: OpenNeeds) => void;
   reject: (error: Error) => void;
 }
 
@@ -111,7 +114,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           const job = jobs.get(message.jobId);
           jobs.delete(message.jobId);
           if (job && job === serial) serial = undefined;
-          job?.resolve(message.results);
+          job?.resolve(message.results, message.needs);
           pump();
         }
       });
@@ -162,6 +165,8 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       return;
     }
     for (const job of inFlight) {
+      // Retried documents run as usual: a split job's parts would lose their needs.
+      job.gather = false;
       if (job === serial) {
         job.resolve([{ ok: false, kind: 'crash', message: `the sandbox process died (${how}) while running this document alone`, logs: [] }]);
       } else if (job.docs.length === 1 || job.mode === 'later') {
@@ -178,7 +183,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
 
   const sendJob = (job: Job) => {
     jobs.set(job.jobId, job);
-    send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs, ...(job.known ? { known: job.known } : {}) });
+    send({ type: 'job', jobId: job.jobId, codeHash: job.codeHash, mode: job.mode, docs: job.docs, ...(job.known ? { known: job.known } : {}), ...(job.gather ? { gather: true } : {}) });
   };
 
   /** Moves work to the child: suspects first and alone, then everything else. */
@@ -238,8 +243,10 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     }
   };
 
-  const submit = (codeHash: string, mode: Job['mode'], docs: string[], givenIds: ReadonlySet<string>, services: HostServices, known?: KnownAnswers) =>
-    new Promise<unknown[]>((resolve, reject) => dispatch({ jobId: nextJobId++, codeHash, mode, docs, givenIds, services, ...(known ? { known } : {}), resolve, reject }));
+  const submit = (codeHash: string, mode: Job['mode'], docs: string[], givenIds: ReadonlySet<string>, services: HostServices, known?: KnownAnswers, gather = false) =>
+    new Promise<{ results: unknown[]; needs: OpenNeeds }>((resolve, reject) =>
+      dispatch({ jobId: nextJobId++, codeHash, mode, docs, givenIds, services, ...(known ? { known } : {}), gather, resolve: (results, needs) => resolve({ results, needs: needs ?? [] }), reject }),
+    );
   /** Extensions (by code hash) that called rd.myIdentities(): their jobs carry the answer. */
   const asksIdentities = new Set<string>();
 
@@ -270,25 +277,46 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
       const known = await knownAnswers(ext.declaration, services, preload, asksIdentities.has(ext.codeHash));
       const texts = docs.map((d) => JSON.stringify(d));
       const givenIds = new Set(docs.flatMap((d) => (typeof d._id === 'string' ? [d._id] : [])));
-      // Spread a batch over every isolate, but not in slivers smaller than is worth a call.
-      const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(texts.length / size)));
-      const parts: Promise<unknown[]>[] = [];
-      for (let i = 0; i < texts.length; i += per) {
-        // Past a size (limits.ts), each job carries the answers at its own documents' keys
-        // only: with the whole batch's answers in every job, a batch of n documents sent
-        // n/per copies of them (quadratic). An open of another document's key then goes to
-        // this process, which gives the same answer.
-        const partKnown = known && (knownBytes(known) <= poolProcessLimits.sharedAnswersMaxBytes ? known : knownAtKeys(known, preload, docs.slice(i, i + per).map((d) => d.rd_key)));
-        parts.push(submit(ext.codeHash, 'run', texts.slice(i, i + per), givenIds, services, partKnown));
+      const shared = known !== undefined && knownBytes(known) <= poolProcessLimits.sharedAnswersMaxBytes;
+      const raws: unknown[] = new Array(docs.length);
+      /** Answers read for documents' needs (gathered opens), by document index. */
+      const gathered = new Map<number, Record<string, string>>();
+      let todo = docs.map((_, i) => i);
+      for (let round = 0; todo.length > 0; round++) {
+        const gather = round < poolProcessLimits.gatherRounds;
+        // Spread the documents over every isolate, but not in slivers smaller than is worth a call.
+        const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(todo.length / size)));
+        const parts: Array<Promise<{ results: unknown[]; needs: OpenNeeds }>> = [];
+        for (let i = 0; i < todo.length; i += per) {
+          const indices = todo.slice(i, i + per);
+          // Past a size (limits.ts), each job carries the answers at its own documents' keys
+          // only: with the whole batch's answers in every job, a batch of n documents sent
+          // n/per copies of them (quadratic). An open of another document's key then goes to
+          // this process, which gives the same answer.
+          const base = known && (shared ? known : knownAtKeys(known, preload, indices.map((k) => docs[k]?.rd_key)));
+          const extra = indices.flatMap((k) => Object.entries(gathered.get(k) ?? {}));
+          const partKnown = extra.length === 0 ? base : { ...(base ?? { open: {} }), open: { ...(base?.open ?? {}), ...Object.fromEntries(extra) } };
+          parts.push(submit(ext.codeHash, 'run', indices.map((k) => texts[k] as string), givenIds, services, partKnown, gather));
+        }
+        const done = await Promise.all(parts);
+        const needs = new Map<number, unknown[]>();
+        done.forEach(({ results, needs: partNeeds }, p) => {
+          const indices = todo.slice(p * per, (p + 1) * per);
+          results.forEach((raw, k) => (raws[indices[k] as number] = raw));
+          for (const [k, requests] of partNeeds) if (indices[k] !== undefined) needs.set(indices[k] as number, requests);
+        });
+        if (needs.size === 0) break;
+        await readNeeds(ext.declaration, services, needs, gathered);
+        todo = [...needs.keys()].sort((a, b) => a - b);
       }
-      return (await Promise.all(parts)).flat().map((raw) => toDocResult(raw, ext.declaration));
+      return raws.map((raw) => toDocResult(raw, ext.declaration));
     },
     async runLater(extensionId, values, services) {
       const ext = find(extensionId);
       if (!ext.declaration.has_later_handler) {
         throw new RaindropError(errorCodes.EXTENSION_INVALID, `extension "${extensionId}" has no later_handler`);
       }
-      const [result] = await submit(ext.codeHash, 'later', [JSON.stringify(values)], new Set(), services);
+      const [result] = (await submit(ext.codeHash, 'later', [JSON.stringify(values)], new Set(), services)).results;
       return toDocResult(result, ext.declaration);
     },
     async close() {

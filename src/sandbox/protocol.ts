@@ -13,9 +13,14 @@ export interface PoolTestHooks {
   failJobMarker?: string;
 }
 
+/** Document index in a job, and the `rd.open` requests it made that were not known. */
+export type OpenNeeds = Array<[number, unknown[]]>;
+
 export type ToChild =
   | { type: 'init'; sources: Array<{ origin: string; code: string; codeHash: string }>; limits: SandboxLimits; size: number; testHooks: PoolTestHooks }
-  | { type: 'job'; jobId: number; codeHash: string; mode: 'run' | 'later'; docs: string[]; known?: KnownAnswers }
+  /** `gather`: an `rd.open` not answered by `known` fails at once instead of asking the
+   * parent, and the document's requests come back as its `needs` (see pool.ts, run). */
+  | { type: 'job'; jobId: number; codeHash: string; mode: 'run' | 'later'; docs: string[]; known?: KnownAnswers; gather?: boolean }
   | { type: 'reply'; callId: number; ok: true; value: string | Uint8Array | null }
   | { type: 'reply'; callId: number; ok: false; message: string }
   | { type: 'stop' };
@@ -23,5 +28,7 @@ export type ToChild =
 export type FromChild =
   | { type: 'ready'; loads: Array<{ codeHash: string; raw?: RawDeclaration; error?: string }> }
   | { type: 'call'; jobId: number; callId: number; op: string; argsJson: string }
-  | { type: 'done'; jobId: number; results: unknown[] }
+  /** `needs`: in a `gather` job, by document index, what its `rd.open` calls asked that
+   * was not known; those documents' results are to be thrown away. */
+  | { type: 'done'; jobId: number; results: unknown[]; needs?: OpenNeeds }
   | { type: 'fatal'; message: string };

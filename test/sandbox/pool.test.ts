@@ -52,7 +52,8 @@ describe('sandbox pool', () => {
       expect(r.later).toEqual([i]);
       expect(r.logs[0]?.message).toContain('emitted rc!email.');
     });
-    expect(services.calls.filter((c) => c.startsWith('open'))).toHaveLength(120);
+    // Each document's open was gathered: one read for all of them, then the documents ran again.
+    expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:120']);
   });
 
   it('answers preloaded opens inside the pool process, with the same results, and sends the rest to the host', async () => {
@@ -66,8 +67,9 @@ describe('sandbox pool', () => {
     expect(results).toEqual(plain);
     expect(results[3]).toMatchObject({ ok: true, emits: [{ fields: { other: 'three' } }] });
     expect(results[80]).toMatchObject({ ok: true, emits: [{ fields: { other: 'eighty' } }] });
-    // One call for the 60 preloaded (the refused schema not among them), one per other document.
-    expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:60', ...Array.from({ length: 60 }, () => 'open:1')]);
+    // One call for the 60 preloaded (the refused schema not among them), one for what the
+    // other 60 documents asked (gathered), not one per document.
+    expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:60', 'open:60']);
   });
 
   it('runs a batch of many jobs (more than the child holds at once), each with the answers at its own keys', async () => {
@@ -96,8 +98,50 @@ describe('sandbox pool', () => {
       const services = fixtureServices(stored);
       const results = await local.run('test.neighbour', docs, services, docs.map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' })));
       results.forEach((r, i) => expect(r).toMatchObject({ ok: true, emits: [{ fields: { other: `v${i}${pad}/v${(i + 50) % 200}${pad}` } }] }));
-      // Jobs of 50: the document 50 further on is always in another job.
-      expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:200', ...Array.from({ length: 200 }, () => 'open:2')]);
+      // Jobs of 50: the document 50 further on is always in another job; what the jobs
+      // could not answer is read once for all of them.
+      expect(services.calls.filter((c) => c.startsWith('open'))).toEqual(['open:200', 'open:200']);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('reads opens no answer covers once per round for every document, deeper chains in the last round, and never keeps a run that missed one', async () => {
+    // Each document follows a chain of links, one open after another: what it asks next
+    // depends on the answer before, so no preload can know it.
+    const code = `export default { id: 'test.chain', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
+      handler(doc, rd) {
+        const path = [];
+        let next = 'n' + doc.n + '-0';
+        while (next) {
+          let link;
+          // A handler that swallows the failed open must not keep what it made of it.
+          try { link = rd.open(['link', next], 'rd.msg.other'); } catch { link = { value: 'swallowed', next: null }; }
+          if (!link) break;
+          path.push(link.value);
+          next = link.next;
+        }
+        rd.emit('rd.msg.subject', { subject: doc.subject, other: path.join('>') });
+      } };`;
+    const local = await startSandboxPool({ sources: [{ origin: 'chain.js', code }], size: 2, limits: testLimits });
+    try {
+      const depth = (n: number) => 1 + (n % 6); // 1 to 6 links: some past the gathering rounds
+      const stored: Record<string, Record<string, unknown>> = {};
+      for (let n = 0; n < 60; n++) {
+        for (let j = 0; j < depth(n); j++) {
+          stored[`rc!link.${Buffer.from(`"n${n}-${j}"`).toString('base64url')}!rd.msg.other`] = { value: `v${n}.${j}`, next: j + 1 < depth(n) ? `n${n}-${j + 1}` : null };
+        }
+      }
+      const docs = Array.from({ length: 60 }, (_, i) => sourceDoc(i));
+      const services = fixtureServices(stored);
+      const results = await local.run('test.chain', docs, services);
+      results.forEach((r, n) => expect(r).toMatchObject({ ok: true, emits: [{ fields: { other: Array.from({ length: depth(n) }, (_, j) => `v${n}.${j}`).join('>') } }] }));
+      const opens = services.calls.filter((c) => c.startsWith('open'));
+      // Three gathering rounds of one read each (60, then the 50 with a second link, then
+      // the 40 with a third), then one open per link left, each document on its own.
+      expect(opens.slice(0, 3)).toEqual(['open:60', 'open:50', 'open:40']);
+      const rest = Array.from({ length: 60 }, (_, n) => Math.max(0, depth(n) - 3)).reduce((a, b) => a + b, 0);
+      expect(opens.slice(3)).toEqual(Array.from({ length: rest }, () => 'open:1'));
     } finally {
       await local.close();
     }
