@@ -64,4 +64,8 @@ export const poolProcessLimits = {
    * conversation's usual depth of references; deeper ones finish in the last round. A
    * document so runs at most four times, each run within the per-document limits. */
   gatherRounds: 3,
+  /** `rd.open` requests recorded per document in a gathering round: a handler that
+   * swallows the failure and asks again in a loop would otherwise grow the pool process's
+   * memory until its CPU limit stops it. A message's real reads are a few dozen. */
+  gatheredRequestsPerDoc: 1_000,
 } as const;

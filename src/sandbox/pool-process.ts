@@ -8,7 +8,7 @@ import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
 import { type KnownAnswers, answerKnown } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
-import type { SandboxLimits } from './limits.js';
+import { type SandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, OpenNeeds, PoolTestHooks, ToChild } from './protocol.js';
 import { runStd } from './mime.js';
 
@@ -55,7 +55,9 @@ function missed(misses: Map<number, unknown[]>, position: number, argsJson: stri
   } catch {
     requests = [];
   }
-  misses.set(position, [...(misses.get(position) ?? []), ...(Array.isArray(requests) ? requests : [])]);
+  const recorded = misses.get(position) ?? [];
+  if (Array.isArray(requests)) recorded.push(...requests.slice(0, poolProcessLimits.gatheredRequestsPerDoc - recorded.length));
+  misses.set(position, recorded);
   return new Error('rd.open was not answered in this round; the document runs again with it');
 }
 

@@ -147,6 +147,28 @@ describe('sandbox pool', () => {
     }
   });
 
+  it('bounds what a handler that swallows failed opens in a loop can make the pool gather: it ends at its CPU limit, as without gathering', async () => {
+    const code = `export default { id: 'test.asker', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
+      handler(doc, rd) {
+        for (let i = 0; ; i++) { try { rd.open(['link', 'x' + i], 'rd.msg.other'); } catch {} }
+      } };`;
+    const local = await startSandboxPool({ sources: [{ origin: 'asker.js', code }], size: 1, limits: testLimits });
+    try {
+      const services = fixtureServices();
+      const opened: number[] = [];
+      const open = services.open.bind(services);
+      services.open = async (requests) => (opened.push(requests.length), open(requests));
+      const [result] = await local.run('test.asker', [sourceDoc(1)], services);
+      expect(result).toMatchObject({ ok: false, kind: 'timeout' });
+      // Three gathering rounds read at most the per-document bound each.
+      const gathered = opened.filter((n) => n > 1);
+      expect(gathered.length).toBeLessThanOrEqual(3);
+      for (const n of gathered) expect(n).toBeLessThanOrEqual(1_000);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('runs later_handler with the collected values', async () => {
     const result = await pool.runLater('test.subjects', [1, 2, 3], fixtureServices());
     expect(result).toMatchObject({ ok: true, emits: [{ schemaId: 'rd.msg.summary', key: ['summary', 'all'], fields: { total: 6 } }] });
