@@ -36,10 +36,6 @@ export class OwnWrites {
     this.revs.delete(id);
     return true;
   }
-
-  get size(): number {
-    return this.revs.size;
-  }
 }
 
 /**
@@ -50,15 +46,19 @@ export class OwnWrites {
  * dependent whose provenance is missing) leaves the document to be read as usual.
  */
 export async function settledWrites(ordered: readonly QueueExtension[], writer: BatchWriter, revs: ReadonlyMap<string, string>): Promise<Array<[string, string]>> {
-  const written = [...revs.keys()].map((id) => writer.get(id)).filter((doc): doc is CouchDoc => !!doc);
-  const consumed = (doc: CouchDoc) => (typeof doc.rd_schema_id === 'string' && doc.rd_schema_provider ? consumersOf(ordered, doc.rd_schema_id) : []);
-  await writer.load(written.filter((doc) => consumed(doc).length > 0).map((doc) => bookkeepingId(doc._id)));
-  const ran = written.filter((doc) =>
-    consumed(doc).every((ext) => {
-      const entry = writer.provenance(doc._id)?.extensions[ext.declaration.id];
-      return entry !== undefined && entry.source_hash === hashOf(doc) && entry.code_hash === ext.codeHash;
-    }),
-  );
+  const written = [...revs.keys()]
+    .map((id) => writer.get(id))
+    .filter((doc): doc is CouchDoc => !!doc)
+    .map((doc) => ({ doc, consumers: typeof doc.rd_schema_id === 'string' && doc.rd_schema_provider ? consumersOf(ordered, doc.rd_schema_id) : [] }));
+  await writer.load(written.filter((w) => w.consumers.length > 0).map((w) => bookkeepingId(w.doc._id)));
+  const ran = written
+    .filter(({ doc, consumers }) =>
+      consumers.every((ext) => {
+        const entry = writer.provenance(doc._id)?.extensions[ext.declaration.id];
+        return entry !== undefined && entry.source_hash === hashOf(doc) && entry.code_hash === ext.codeHash;
+      }),
+    )
+    .map((w) => w.doc);
   const settled = (docs: readonly CouchDoc[]) => docs.map((doc): [string, string] => [doc._id, revs.get(doc._id) as string]);
   // As enqueueDependents: without an extension that declares dependencies there are none.
   if (!ordered.some((e) => e.declaration.uses_dependencies) || ran.length === 0) return settled(ran);

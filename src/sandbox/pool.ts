@@ -286,9 +286,9 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
         const gather = round < poolProcessLimits.gatherRounds;
         // Spread the documents over every isolate, but not in slivers smaller than is worth a call.
         const per = Math.max(1, Math.min(limits.docsPerCall, Math.ceil(todo.length / size)));
-        const parts: Array<Promise<{ results: unknown[]; needs: OpenNeeds }>> = [];
-        for (let i = 0; i < todo.length; i += per) {
-          const indices = todo.slice(i, i + per);
+        const chunks: number[][] = [];
+        for (let i = 0; i < todo.length; i += per) chunks.push(todo.slice(i, i + per));
+        const done = await Promise.all(chunks.map((indices) => {
           // Past a size (limits.ts), each job carries the answers at its own documents' keys
           // only: with the whole batch's answers in every job, a batch of n documents sent
           // n/per copies of them (quadratic). An open of another document's key then goes to
@@ -296,12 +296,11 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           const base = known && (shared ? known : knownAtKeys(known, preload, indices.map((k) => docs[k]?.rd_key)));
           const extra = indices.flatMap((k) => Object.entries(gathered.get(k) ?? {}));
           const partKnown = extra.length === 0 ? base : { ...(base ?? { open: {} }), open: { ...(base?.open ?? {}), ...Object.fromEntries(extra) } };
-          parts.push(submit(ext.codeHash, 'run', indices.map((k) => texts[k] as string), givenIds, services, partKnown, gather));
-        }
-        const done = await Promise.all(parts);
+          return submit(ext.codeHash, 'run', indices.map((k) => texts[k] as string), givenIds, services, partKnown, gather);
+        }));
         const needs = new Map<number, unknown[]>();
         done.forEach(({ results, needs: partNeeds }, p) => {
-          const indices = todo.slice(p * per, (p + 1) * per);
+          const indices = chunks[p] as number[];
           results.forEach((raw, k) => (raws[indices[k] as number] = raw));
           for (const [k, requests] of partNeeds) if (indices[k] !== undefined) needs.set(indices[k] as number, requests);
         });
