@@ -2,7 +2,7 @@ import { changesPending } from '../couch/changes-pending.js';
 import type { Db } from '../couch/connect.js';
 import { isBookkeeping } from '../queue/provenance.js';
 import { listByPrefix } from './coordination-store.js';
-import { type LeaseDoc, type PartitionCheckpointDoc, type WorkerDoc, checkpointPrefix, isLive, leasePrefix, workerPrefix } from './documents.js';
+import { type LeaseDoc, type PartitionCheckpointDoc, type WorkerDoc, checkpointPrefix, isLive, leasePrefix, partitionLease, workerPrefix } from './documents.js';
 import { clusterLimits } from './limits.js';
 
 export interface ClusterStatus {
@@ -26,6 +26,11 @@ export async function clusterStatus(db: Db, now = Date.now()): Promise<ClusterSt
     const lag = await changesPending(db, byUnit.get(l.name)?.seq, (id) => isBookkeeping(id));
     return { unit: l.name, owner: l.owner, epoch: l.epoch, expired: l.owner !== null && l.expires <= now, lag: lag.count, lagAtLeast: lag.atLeast };
   }));
+  // An announcement is as old as its heartbeat: a worker that let go of a lease (or whose
+  // tick came too late to renew it) may still name it there while another took it. The
+  // lease document is the one truth, so a worker is shown holding what it names only.
+  const ownerOf = new Map(leases.map((l) => [l.name, l.owner]));
+  const owns = (w: WorkerDoc, name: string) => ownerOf.get(name) === w.worker;
   return {
     workers: workers.map((w) => ({
       id: w.worker,
@@ -34,8 +39,8 @@ export async function clusterStatus(db: Db, now = Date.now()): Promise<ClusterSt
       roles: w.roles,
       state: isLive(w, now, clusterLimits.liveMs) ? 'live' : w.draining && now - w.heartbeat < clusterLimits.liveMs ? 'draining' : 'dead',
       heartbeatAgeMs: now - w.heartbeat,
-      partitions: w.partitions,
-      leases: w.leases,
+      partitions: w.partitions.filter((p) => owns(w, partitionLease(p))),
+      leases: w.leases.filter((name) => owns(w, name)),
     })),
     units,
   };

@@ -143,6 +143,10 @@ export class ClusterMember {
         if (owner === this.id && leaseIsFree(leases.get(claim.name), this.id, now, liveIds)) return this.acquire(claim.name, leases.get(claim.name));
       }),
     );
+    // What the others read must follow a take or a release now, not a heartbeat later:
+    // until then `status` would show a released lease under two workers.
+    const after = Date.now();
+    if (holdings(this.doc) !== holdings(this.nextDoc(after))) await this.announce(after);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -221,8 +225,15 @@ export class ClusterMember {
     }
   }
 
+  /** The announcement as of `now`: a lease whose time ran out (a tick late on a loaded
+   * machine) is not claimed, since another worker may already have taken it. */
+  private nextDoc(now: number): WorkerDoc {
+    const names = [...this.held.values()].filter((l) => l.expires > now).map((l) => l.name);
+    return { ...this.doc, heartbeat: now, draining: this.draining, partitions: names.filter((n) => n.startsWith('partition:')).map((n) => Number(n.slice(10))).sort((a, b) => a - b), leases: names.filter((n) => !n.startsWith('partition:')).sort() };
+  }
+
   private async announce(now: number): Promise<void> {
-    const next: WorkerDoc = { ...this.doc, heartbeat: now, draining: this.draining, partitions: [...this.held.keys()].filter((n) => n.startsWith('partition:')).map((n) => Number(n.slice(10))).sort((a, b) => a - b), leases: [...this.held.keys()].filter((n) => !n.startsWith('partition:')).sort() };
+    const next = this.nextDoc(now);
     let result = await putDoc(this.options.db, next);
     if (!result.ok) {
       // A write of ours lost its answer (or a cluster node lagged): read, write again.
@@ -286,4 +297,9 @@ export class ClusterMember {
     held.rev = result.rev;
     if (result.quorum) held.expires = now + this.timing.leaseMs;
   }
+}
+
+/** What an announcement says the worker holds, to compare two of them. */
+function holdings(doc: WorkerDoc): string {
+  return JSON.stringify([doc.partitions, doc.leases, doc.draining]);
 }

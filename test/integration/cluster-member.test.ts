@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/core/index.js';
 import { ClusterMember } from '../../src/cluster/member.js';
 import { leaseDocId, type LeaseDoc, type WorkerDoc, workerDocId } from '../../src/cluster/documents.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
+import { clusterStatus } from '../../src/cluster/cluster-status.js';
 import { useTestDatabase } from '../helpers/test-database.js';
 
 const t = useTestDatabase('member');
@@ -104,5 +105,29 @@ describe('a cluster member', () => {
     // Deleting only the winner would bring the loser back as the winner: a worker that
     // left, read by the others as one still there.
     expect(await getDoc(t.db, id)).toBeUndefined();
+  });
+
+  it('a worker whose heartbeat came too late shows no lease another took, and announces a take or release in the same tick', async () => {
+    const timing = { heartbeatMs: 100, liveMs: 400, leaseMs: 300, safetyMarginMs: 50 };
+    const claims = [{ name: 'account:t', role: 'fetch' as const }];
+    const late = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['fetch'], claims, timing });
+    await late.tick();
+    // Taken and announced in one tick, not at the next heartbeat.
+    expect(((await t.db.scope.get(workerDocId(late.id))) as unknown as WorkerDoc).leases).toEqual(['account:t']);
+    // Its next tick is late (a loaded machine): the lease ran out, the other takes it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    other = ClusterMember.create({ db: t.db, logger: silentLogger, roles: ['fetch'], claims, timing });
+    await other.tick();
+    expect(await withConflicts(leaseDocId('account:t'))).toMatchObject({ owner: other.id });
+    // The late worker's announcement still names the lease; status, which counts a worker
+    // as live for longer than these timings, shows it under its one owner.
+    expect(((await t.db.scope.get(workerDocId(late.id))) as unknown as WorkerDoc).leases).toEqual(['account:t']);
+    const holders = async () => ((await clusterStatus(t.db))?.workers ?? []).filter((w) => w.leases.includes('account:t')).map((w) => w.id);
+    expect(await holders()).toEqual([other.id]);
+    await late.tick();
+    expect(late.holds('account:t')).toBe(false);
+    expect(((await t.db.scope.get(workerDocId(late.id))) as unknown as WorkerDoc).leases).toEqual([]);
+    expect(await holders()).toEqual([other.id]);
+    await late.leave();
   });
 });

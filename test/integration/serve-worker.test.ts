@@ -209,7 +209,9 @@ describe('serve --worker beside a worker', () => {
       const a = start(['worker', '--json', '--roles', 'fetch', ...timing], db, withAccount);
       const b = start(['worker', '--json', '--roles', 'fetch', ...timing], db, withAccount);
       // Never two holders at once (a handover between them, when the second worker
-      // joins and rendezvous prefers it, leaves none for a moment).
+      // joins and rendezvous prefers it, leaves none for a moment). CI once saw two here:
+      // a worker whose heartbeat came late on a loaded machine still named the lease in its
+      // announcement after the other took it; status now shows the lease document's owner.
       // A killed worker's last announcement still names the lease until it is seen dead,
       // so it is left out once killed.
       let most = 0;
