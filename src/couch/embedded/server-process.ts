@@ -17,6 +17,7 @@ import { createAuthGate, type RequestHandler } from './auth-gate.js';
 import { createCodePolicy } from './code-policy.js';
 import { createViewEngine } from './view-engine.js';
 import { sendJson } from './json-response.js';
+import { installKeyedReads } from './keyed-reads.js';
 import { installPouchGuards } from './pouchdb-guards.js';
 import { createRequestPolicy } from './request-policy.js';
 import { EMBEDDED_LEVELDB_CACHE_BYTES, EMBEDDED_LEVELDB_MAX_OPEN_FILES, EMBEDDED_LEVELDB_WRITE_BUFFER_BYTES, KEEP_ALIVE_TIMEOUT_MS } from './limits.js';
@@ -78,6 +79,8 @@ async function start(options: ChildStartOptions): Promise<void> {
     .plugin(createViewEngine((source) => policy.trustsFunction(source)))
     .plugin(require('pouchdb-replication'));
   installPouchGuards(BasePouchDB, policy);
+  // Keyed _all_docs as point reads instead of a range query per key (keyed-reads.ts).
+  installKeyedReads(BasePouchDB);
   // The prefix is a path prefix, not a directory: it needs its trailing separator. The
   // other options go to leveldown's open of every database, view indexes included
   // (PouchDB hands its options on to dependent databases); limits.ts says why.
