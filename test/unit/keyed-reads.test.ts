@@ -42,7 +42,7 @@ const history: unknown[] = [
   { _id: 'with-file', _rev: rev(1, 'a'), _attachments: { 'a.txt': { content_type: 'text/plain', data: Buffer.from('hello').toString('base64') } } },
   { _id: 'ünïcode ✓', _rev: rev(1, 'a'), n: 3 },
 ];
-const keys = ['present', 'absent', 'edited', 'gone', 'raced', '_design/d', '_local/l', 'with-file', 'ünïcode ✓', 'present', 'also-absent'];
+const keys = ['present', 'absent', 'edited', 'gone', 'raced', '_design/d', '_local/l', 'with-file', 'ünïcode ✓', 'present', 'also-absent', '_reserved'];
 
 describe('keyed _all_docs as point reads', () => {
   let dirs: Array<{ remove(): Promise<void> }> = [];
@@ -105,6 +105,7 @@ describe('keyed _all_docs as point reads', () => {
     const byKey = new Map(rows.map((r) => [r.key, r]));
     expect(byKey.get('absent')).toEqual({ key: 'absent', error: 'not_found' });
     expect(byKey.get('_local/l')).toEqual({ key: '_local/l', error: 'not_found' });
+    expect(byKey.get('_reserved')).toEqual({ key: '_reserved', error: 'not_found' });
     expect(byKey.get('gone')).toMatchObject({ id: 'gone', value: { rev: rev(2, 'c'), deleted: true }, doc: null });
     expect(byKey.get('raced')).toMatchObject({ value: { rev: rev(1, 'e') }, doc: { side: 'e', _conflicts: [rev(1, 'a')] } });
     expect(byKey.get('with-file')).toMatchObject({ doc: { _attachments: { 'a.txt': { stub: true, length: 5 } } } });
