@@ -6,11 +6,11 @@
  * queue asks for do not exist (a new message's key holds nothing yet), and on 10,000 ids,
  * half of them absent, the point reads take about a third of the time.
  *
- * Only the plain form is answered here (`keys` with `include_docs` and `conflicts`, the
- * options express-pouchdb adds for its access checks); any other option, no keys or an empty key
- * sends the request to PouchDB's own `allDocs`, and a `_local/` key or a deleted document
- * (whose row carries the deletion's revision, which `get` does not give) that one key,
- * so every answer is the one PouchDB gives.
+ * Only the plain form is answered here (`keys` with `include_docs` and `conflicts`, and
+ * the options express-pouchdb adds for its access checks). Any other option, no keys or
+ * an empty key sends the whole request to PouchDB's own `allDocs`; a `_local/` key or a
+ * deleted document (whose row carries the deletion's revision, which `get` does not
+ * give) sends that one key. So every answer is the one PouchDB gives.
  */
 
 type Callback = (error: unknown, result?: unknown) => void;
