@@ -16,6 +16,7 @@ import type { CouchDoc } from '../../src/couch/documents.js';
 import { pushDesignDocs, readDesignDocs } from '../../src/couch/push-design-docs.js';
 import { messageKey } from '../../src/protocols/message-key.js';
 import { syncAccount } from '../../src/protocols/imap/sync-account.js';
+import { watchAccount } from '../../src/protocols/imap/watch.js';
 import { SchemaRegistry } from '../../src/schema/registry.js';
 import { type Corpus, messageFiles, openCorpus } from '../helpers/corpus.js';
 import { type Dovecot, startDovecot, withImapClient } from '../helpers/dovecot.js';
@@ -334,5 +335,36 @@ describe('IMAP sync against Dovecot', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  }, 120_000);
+
+  it('watching, mail that comes in after INBOX was selected for a pass and before IDLE begins is fetched at once, not at the next poll', async () => {
+    const during = messages[first + 660] as Buffer;
+    const late = messages[first + 661] as Buffer;
+    // A new message gives the first pass a batch; after that batch (INBOX selected, its
+    // UIDNEXT taken) another arrives, which IDLE will not announce.
+    await append('INBOX', [during]);
+    let appended = false;
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const passes: Array<{ folders: string[]; stored: number }> = [];
+    const watching = watchAccount({
+      registry, db: t.db, account: account({ name: 'race', folders: ['INBOX'] }), logger: silentLogger, stop: stopped, pollMs: 600_000,
+      afterBatch: async () => {
+        if (appended) return;
+        appended = true;
+        await append('INBOX', [late]);
+      },
+      onPass: (p) => passes.push({ folders: p.folders, stored: p.stored }),
+    });
+    try {
+      await expect.poll(() => getDoc(t.db, docIdFor(keyOf(late), 'rd.msg.rfc822')), { timeout: 30_000, interval: 200 }).toBeDefined();
+      expect(appended).toBe(true);
+      // The first pass had selected INBOX before the late message came (it stored the
+      // other new one); the second, started without waiting, stored the late one.
+      expect(passes.slice(0, 2).map((p) => p.stored)).toEqual([1, 1]);
+    } finally {
+      stop();
+      await watching;
+    }
   }, 120_000);
 });

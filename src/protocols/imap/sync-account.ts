@@ -24,6 +24,8 @@ export interface SyncOptions {
   onProgress?: ((p: FolderProgress) => void) | undefined;
   /** Test hook, see FolderSyncOptions. */
   afterBatch?: (() => Promise<void> | void) | undefined;
+  /** See FolderSyncOptions. */
+  onFolderDone?: ((path: string, uidNextAtSelect: number) => void) | undefined;
   /** Resolves when the caller wants to stop (between batches of a reconnect wait). */
   stop?: Promise<void> | undefined;
 }
@@ -130,7 +132,7 @@ export async function syncAccount(opts: SyncOptions, existing?: Connection): Pro
         for (const folder of all) {
           if (finished.has(folder.path)) continue;
           if (stopped) throw new RaindropError(errorCodes.ABORTED, `sync of ${opts.account.name} stopped before ${folder.path}; the next sync continues there`);
-          await syncFolder({ registry: opts.registry, db: opts.db, client, account: opts.account, logger: opts.logger, maxAgeMs: opts.maxAgeMs, onProgress: opts.onProgress, afterBatch: opts.afterBatch, stopped: () => stopped }, folder, counts);
+          await syncFolder({ registry: opts.registry, db: opts.db, client, account: opts.account, logger: opts.logger, maxAgeMs: opts.maxAgeMs, onProgress: opts.onProgress, afterBatch: opts.afterBatch, onFolderDone: opts.onFolderDone, stopped: () => stopped }, folder, counts);
           finished.add(folder.path);
           failures = 0;
         }

@@ -46,6 +46,9 @@ export interface FolderSyncOptions {
   /** True once the caller wants to stop: the pass ends after the current batch (its state
    * written, the folder not marked complete) with an ABORTED error. */
   stopped?: (() => boolean) | undefined;
+  /** Called when the folder's pass has ended, with the UIDNEXT the folder had when it was
+   * selected: mail with a UID from there on came in during or after the pass. */
+  onFolderDone?: ((path: string, uidNextAtSelect: number) => void) | undefined;
 }
 
 interface FolderState {
@@ -403,6 +406,7 @@ export async function syncFolder(opts: FolderSyncOptions, folder: FolderInfo, co
       else delete base.highestmodseq;
     }
     await updateItems(registry, db, stateUpdates());
+    opts.onFolderDone?.(folder.path, uidNextAtSelect);
   } finally {
     lock.release();
   }

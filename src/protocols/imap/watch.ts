@@ -23,9 +23,17 @@ export async function watchAccount(opts: WatchOptions): Promise<void> {
   let failures = 0;
   let only: string[] | undefined;
   let lastFull = 0;
+  // UIDNEXT of each folder when its last pass selected it. Mail that came in after that
+  // select and before IDLE began raises no EXISTS once IDLE runs (the count at the second
+  // select already has it), so without this it would wait for the poll interval.
+  const uidNextSynced = new Map<string, number>();
+  const onFolderDone = (path: string, uidNext: number): void => {
+    uidNextSynced.set(path, uidNext);
+    opts.onFolderDone?.(path, uidNext);
+  };
   while (!stopped) {
     const full = only === undefined;
-    const summary = await syncAccount({ ...opts, folders: only ?? opts.folders });
+    const summary = await syncAccount({ ...opts, folders: only ?? opts.folders, onFolderDone });
     opts.onPass?.(summary);
     if (full && summary.result === 'ok') lastFull = Date.now();
     if (summary.result === 'failed') {
@@ -46,7 +54,8 @@ export async function watchAccount(opts: WatchOptions): Promise<void> {
       try {
         const box = await conn.client.mailboxOpen('INBOX');
         inbox = box.path;
-        event = await new Promise<WakeUp>((resolve) => {
+        const synced = uidNextSynced.get(inbox);
+        event = synced !== undefined && box.uidNext > synced ? 'exists' : await new Promise<WakeUp>((resolve) => {
           const timer = setTimeout(() => finish('poll'), Math.max(0, lastFull + pollMs - Date.now()));
           function finish(why: WakeUp) {
             clearTimeout(timer);
