@@ -54,8 +54,8 @@ export class OwnWrites {
   }
 }
 
-const idKey = (id: string): number => createHash('md5').update(id).digest().readUInt32BE(0) & 0x7fffffff;
-const revCheck = (id: string, rev: string): number => createHash('md5').update(id).update('\n').update(rev).digest().readUIntBE(0, 6);
+const idKey = (id: string): number => createHash('sha256').update(id).digest().readUInt32BE(0) & 0x7fffffff;
+const revCheck = (id: string, rev: string): number => createHash('sha256').update(id).update('\n').update(rev).digest().readUIntBE(0, 6);
 
 /**
  * Of the data documents a batch just wrote (`revs`, from its commit), those whose echo
