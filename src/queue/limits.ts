@@ -4,10 +4,10 @@ export const queueLimits = {
    * `_bulk_docs` round trip and the sandbox call; small enough that a crash repeats
    * little and one batch's documents (with include_docs) stay a few MB in memory. */
   batchSize: 500,
-  /** Revisions of the queue's own settled writes kept to pass over their echo on the
-   * feed (own-writes.ts): ~10 writes per message, and after an import the echoes come
-   * only once every raw message before them has been processed, so 500,000 covers an
-   * import of ~50,000 messages, in ~23 MB (~45 bytes each). One forgotten costs only a
+  /** The queue's last settled writes whose revisions are kept to pass over their echo
+   * on the feed (own-writes.ts): ~10 writes per message, and after an import the echoes
+   * come only once every raw message before them has been processed, so 500,000 covers
+   * an import of ~50,000 messages, in ~22 MB (~45 bytes each, measured). One forgotten costs only a
    * read as before: at 50,000, 2,148 of the 7,201 messages of the openwrt-devel corpus
    * had their ~10 echoes read back whole. */
   ownWritesRemembered: 500_000,

@@ -18,39 +18,57 @@ import { hashOf, versionOf } from './source-versions.js';
  *
  * "Later" can be far: after an import the feed holds every raw message before the first
  * echo, so the echoes of a 50,000-message import wait behind ~500,000 rows. Each write
- * is therefore kept as two numbers, not two strings (~45 bytes instead of ~200): a
- * 31-bit key from the id (a small integer, stored in the map without a heap number) and
- * a 48-bit check of the id and revision. Two ids with one key only make the older
- * write's echo be read; a row is passed over only when its key and its check both
- * match (chance of a wrong match ~2^-48 per row, on top of a key collision).
+ * is therefore kept as two numbers, not two strings: a 31-bit key from the id (a small
+ * integer, stored in the map without a heap number) and a 48-bit check of the id and
+ * revision, in a preallocated ring that forgets the oldest. Two ids with one key only
+ * make the older write's echo be read; a row is passed over only when its key and its
+ * check both match (chance of a wrong match ~2^-48 per row, on top of a key collision).
  */
 export class OwnWrites {
-  private readonly checks = new Map<number, number>();
+  /** Key -> the slot of the ring that holds its write. */
+  private readonly slots = new Map<number, number>();
+  /** The ring of remembered writes, oldest at `next` once full: the key (-1 for a slot
+   * whose write was met or written again) and the check. Preallocated: 12 bytes a write. */
+  private readonly keys: Int32Array;
+  private readonly checks: Float64Array;
+  private next = 0;
 
-  constructor(private readonly capacity: number = queueLimits.ownWritesRemembered) {}
+  constructor(private readonly capacity: number = queueLimits.ownWritesRemembered) {
+    this.keys = new Int32Array(capacity).fill(-1);
+    this.checks = new Float64Array(capacity);
+  }
 
   remember(id: string, rev: string): void {
+    if (this.capacity === 0) return;
     const key = idKey(id);
-    this.checks.delete(key);
-    this.checks.set(key, revCheck(id, rev));
+    const earlier = this.slots.get(key);
+    if (earlier !== undefined) this.keys[earlier] = -1;
+    // The ring, not the map's order, says which write is oldest: finding the oldest
+    // entry of a Map walks past every entry deleted before it, which made remembering
+    // quadratic (500,000 writes took two minutes).
+    const slot = this.next;
+    const oldest = this.keys[slot] ?? -1;
     // Oldest first: an echo not met by now was superseded or is read as usual.
-    for (const oldest of this.checks.keys()) {
-      if (this.checks.size <= this.capacity) break;
-      this.checks.delete(oldest);
-    }
+    if (oldest !== -1) this.slots.delete(oldest);
+    this.keys[slot] = key;
+    this.checks[slot] = revCheck(id, rev);
+    this.slots.set(key, slot);
+    this.next = slot + 1 === this.capacity ? 0 : slot + 1;
   }
 
   /** Whether this feed row is the echo of a settled write (forgotten once met). */
   takeEcho(id: string, rev: string | undefined): boolean {
     if (rev === undefined) return false;
     const key = idKey(id);
-    if (this.checks.get(key) !== revCheck(id, rev)) return false;
-    this.checks.delete(key);
+    const slot = this.slots.get(key);
+    if (slot === undefined || this.checks[slot] !== revCheck(id, rev)) return false;
+    this.slots.delete(key);
+    this.keys[slot] = -1;
     return true;
   }
 
   get size(): number {
-    return this.checks.size;
+    return this.slots.size;
   }
 }
 
