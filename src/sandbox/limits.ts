@@ -68,4 +68,9 @@ export const poolProcessLimits = {
    * swallows the failure and asks again in a loop would otherwise grow the pool process's
    * memory until its CPU limit stops it. A message's real reads are a few dozen. */
   gatheredRequestsPerDoc: 1_000,
+  /** Characters of `rd.open` arguments recorded per document in a gathering round: the
+   * count above does not bound a key's size, and a loop asking with a key of megabytes
+   * would hold a thousand of them. A message's real reads are a few dozen requests of
+   * ~100 characters; an open past this fails as the others and asks again next run. */
+  gatheredCharsPerDoc: 64 * 1024,
 } as const;

@@ -20,7 +20,15 @@ interface Slot {
   busy: boolean;
   /** In a `gather` job: what each document of the isolate call under way asked of
    * `rd.open` that `known` could not answer, by its position in that call. */
-  misses?: Map<number, unknown[]> | undefined;
+  misses?: Map<number, Missed> | undefined;
+}
+
+/** A document's recorded opens in a gathering round, and their arguments' characters.
+ * A document that missed an open is in the round's needs even when nothing of it was
+ * recorded: its run is not kept, and it runs again. */
+interface Missed {
+  requests: unknown[];
+  chars: number;
 }
 
 let ivm: Ivm;
@@ -48,17 +56,20 @@ function hostCallFor(slot: () => Slot) {
 
 /** Records an `rd.open` a gathering job does not answer, and fails it: the document runs
  * again once the parent has read what it asked, with the others' in one request. */
-function missed(misses: Map<number, unknown[]>, position: number, argsJson: string): Error {
+function missed(misses: Map<number, Missed>, position: number, argsJson: string): Error {
+  const recorded = misses.get(position) ?? { requests: [], chars: 0 };
+  misses.set(position, recorded);
+  const error = new Error('rd.open was not answered in this round; the document runs again with it');
+  if (recorded.chars + argsJson.length > poolProcessLimits.gatheredCharsPerDoc) return error;
+  recorded.chars += argsJson.length;
   let requests: unknown;
   try {
     requests = JSON.parse(argsJson);
   } catch {
     requests = [];
   }
-  const recorded = misses.get(position) ?? [];
-  if (Array.isArray(requests)) recorded.push(...requests.slice(0, poolProcessLimits.gatheredRequestsPerDoc - recorded.length));
-  misses.set(position, recorded);
-  return new Error('rd.open was not answered in this round; the document runs again with it');
+  if (Array.isArray(requests)) recorded.requests.push(...requests.slice(0, poolProcessLimits.gatheredRequestsPerDoc - recorded.requests.length));
+  return error;
 }
 
 function hostCall(slot: () => Slot, op: string, argsJson: string | Uint8Array) {
@@ -164,7 +175,7 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
     const gathering = job.gather === true && job.mode === 'run';
     slot.misses = gathering ? new Map() : undefined;
     const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload, pending.length);
-    for (const [position, requests] of slot.misses ?? []) {
+    for (const [position, { requests }] of slot.misses ?? []) {
       const docIndex = pending[position];
       if (docIndex !== undefined) needs.set(docIndex, requests);
     }

@@ -169,6 +169,31 @@ describe('sandbox pool', () => {
     }
   });
 
+  it('bounds the characters a handler asking with huge keys makes the pool gather: at most 64 KiB of requests per document and round', async () => {
+    const code = `export default { id: 'test.big-asker', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
+      handler(doc, rd) {
+        const big = 'x'.repeat(10000);
+        for (let i = 0; ; i++) { try { rd.open(['link', big + i], 'rd.msg.other'); } catch {} }
+      } };`;
+    const local = await startSandboxPool({ sources: [{ origin: 'big-asker.js', code }], size: 1, limits: testLimits });
+    try {
+      const services = fixtureServices();
+      const opened: number[] = [];
+      const open = services.open.bind(services);
+      services.open = async (requests) => (opened.push(JSON.stringify(requests).length), open(requests));
+      const [result] = await local.run('test.big-asker', [sourceDoc(1)], services);
+      expect(result).toMatchObject({ ok: false, kind: 'timeout' });
+      // Gathered reads (several keys in one request) stay within the bound; the last
+      // round asks one key at a time, as without gathering.
+      const gathered = opened.filter((n) => n > 20_000);
+      expect(gathered.length).toBeGreaterThan(0);
+      expect(gathered.length).toBeLessThanOrEqual(3);
+      for (const n of gathered) expect(n).toBeLessThanOrEqual(64 * 1024);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('runs later_handler with the collected values', async () => {
     const result = await pool.runLater('test.subjects', [1, 2, 3], fixtureServices());
     expect(result).toMatchObject({ ok: true, emits: [{ schemaId: 'rd.msg.summary', key: ['summary', 'all'], fields: { total: 6 } }] });
