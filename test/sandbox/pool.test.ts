@@ -147,51 +147,44 @@ describe('sandbox pool', () => {
     }
   });
 
-  it('bounds what a handler that swallows failed opens in a loop can make the pool gather: it ends at its CPU limit, as without gathering', async () => {
-    const code = `export default { id: 'test.asker', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
+  /** Runs a handler that asks `rd.open` in a loop and swallows the failure, on one source
+   * document; what each read the pool makes of the services weighs (`weigh`). */
+  async function runAsker(id: string, key: string, weigh: (requests: readonly unknown[]) => number) {
+    const code = `export default { id: '${id}', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
       handler(doc, rd) {
-        for (let i = 0; ; i++) { try { rd.open(['link', 'x' + i], 'rd.msg.other'); } catch {} }
+        for (let i = 0; ; i++) { try { rd.open(['link', ${key} + i], 'rd.msg.other'); } catch {} }
       } };`;
-    const local = await startSandboxPool({ sources: [{ origin: 'asker.js', code }], size: 1, limits: testLimits });
+    const local = await startSandboxPool({ sources: [{ origin: `${id}.js`, code }], size: 1, limits: testLimits });
     try {
       const services = fixtureServices();
       const opened: number[] = [];
       const open = services.open.bind(services);
-      services.open = async (requests) => (opened.push(requests.length), open(requests));
-      const [result] = await local.run('test.asker', [sourceDoc(1)], services);
-      expect(result).toMatchObject({ ok: false, kind: 'timeout' });
-      // Three gathering rounds read at most the per-document bound each.
-      const gathered = opened.filter((n) => n > 1);
-      expect(gathered.length).toBeLessThanOrEqual(3);
-      for (const n of gathered) expect(n).toBeLessThanOrEqual(1_000);
+      services.open = async (requests) => (opened.push(weigh(requests)), open(requests));
+      const [result] = await local.run(id, [sourceDoc(1)], services);
+      return { result, opened };
     } finally {
       await local.close();
     }
+  }
+
+  it('bounds what a handler that swallows failed opens in a loop can make the pool gather: it ends at its CPU limit, as without gathering', async () => {
+    const { result, opened } = await runAsker('test.asker', "'x'", (requests) => requests.length);
+    expect(result).toMatchObject({ ok: false, kind: 'timeout' });
+    // Three gathering rounds read at most the per-document bound each.
+    const gathered = opened.filter((n) => n > 1);
+    expect(gathered.length).toBeLessThanOrEqual(3);
+    for (const n of gathered) expect(n).toBeLessThanOrEqual(1_000);
   });
 
   it('bounds the characters a handler asking with huge keys makes the pool gather: at most 64 KiB of requests per document and round', async () => {
-    const code = `export default { id: 'test.big-asker', source_schemas: ['rd.msg.test'], emits: ['rd.msg.subject'], reads: ['rd.msg.other'],
-      handler(doc, rd) {
-        const big = 'x'.repeat(10000);
-        for (let i = 0; ; i++) { try { rd.open(['link', big + i], 'rd.msg.other'); } catch {} }
-      } };`;
-    const local = await startSandboxPool({ sources: [{ origin: 'big-asker.js', code }], size: 1, limits: testLimits });
-    try {
-      const services = fixtureServices();
-      const opened: number[] = [];
-      const open = services.open.bind(services);
-      services.open = async (requests) => (opened.push(JSON.stringify(requests).length), open(requests));
-      const [result] = await local.run('test.big-asker', [sourceDoc(1)], services);
-      expect(result).toMatchObject({ ok: false, kind: 'timeout' });
-      // Gathered reads (several keys in one request) stay within the bound; the last
-      // round asks one key at a time, as without gathering.
-      const gathered = opened.filter((n) => n > 20_000);
-      expect(gathered.length).toBeGreaterThan(0);
-      expect(gathered.length).toBeLessThanOrEqual(3);
-      for (const n of gathered) expect(n).toBeLessThanOrEqual(64 * 1024);
-    } finally {
-      await local.close();
-    }
+    const { result, opened } = await runAsker('test.big-asker', "'x'.repeat(10000)", (requests) => JSON.stringify(requests).length);
+    expect(result).toMatchObject({ ok: false, kind: 'timeout' });
+    // Gathered reads (several keys in one request) stay within the bound; the last
+    // round asks one key at a time, as without gathering.
+    const gathered = opened.filter((n) => n > 20_000);
+    expect(gathered.length).toBeGreaterThan(0);
+    expect(gathered.length).toBeLessThanOrEqual(3);
+    for (const n of gathered) expect(n).toBeLessThanOrEqual(64 * 1024);
   });
 
   it('runs later_handler with the collected values', async () => {
