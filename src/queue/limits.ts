@@ -8,8 +8,8 @@ export const queueLimits = {
    * on the feed (own-writes.ts): ~10 writes per message, and after an import the echoes
    * come only once every raw message before them has been processed, so 500,000 covers
    * an import of ~50,000 messages, in ~22 MB (~45 bytes each, measured). One forgotten
-   * costs only a read as before: at 50,000, 2,148 of the 7,201 messages of the openwrt-devel corpus
-   * had their ~10 echoes read back whole. */
+   * costs only a read as before: at 50,000, 2,148 of the 7,201 messages of the
+   * openwrt-devel corpus had their ~10 echoes read back whole. */
   ownWritesRemembered: 500_000,
   /** Attachment bytes fetched ahead per extension run in a batch: a batch of raw mail
    * is typically 10-30 MB; past this, reads go to the server one by one. */

@@ -65,8 +65,8 @@ export interface BatchStats {
   /** Milliseconds each extension's step of the cascade took in this batch, by extension
    * id (provenance reads, the sandbox run with its host calls, output checks, its
    * later_handler): what `onBatch` consumers such as the benchmarks need to name the
-   * slowest extension. The final `_bulk_docs` commit is shared and not counted. Absent
-   * where nothing ran. */
+   * slowest extension. The final `_bulk_docs` commit is shared and counted in
+   * commitMs. Absent where nothing ran. */
   extensionMs?: Record<string, number>;
   /** Milliseconds of the batch's other parts: finding the dependents of its documents
    * (and removing what deleted sources made) before the steps, and the commit with its
