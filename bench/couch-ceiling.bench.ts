@@ -129,6 +129,9 @@ export function couchCeilingBenchmark(couch: Couch, prefix = 'couch', serverLabe
         { name: `${prefix}.changes.read`, value: median(readRates), unit: 'rows/s', notes: `include_docs; ${notes}` },
         { name: `${prefix}.keyed.read`, value: median(keyedRates), unit: 'docs/s', notes: `_all_docs keys, ${readBatch} ids a request, shuffled; ${notes}` },
         { name: `${prefix}.bulk_docs.write-access-checked`, value: median(checkedRates), unit: 'docs/s', notes: `the same writes into a database with _design/rd_access (validate_doc_update), as the mail database has; ${notes}` },
+        // What the access check adds per document written (its JavaScript process, once a
+        // document): on CouchDB the term that bounds every access-checked write.
+        { name: `${prefix}.bulk_docs.access-check-cost`, value: 1000 / median(checkedRates) - 1000 / median(writeRates), unit: 'ms/doc', notes: `1000 / write-access-checked - 1000 / write; ${notes}` },
         { name: `${prefix}.view.build`, value: median(viewRates), unit: 'docs/s', notes: `rd_core/by_schema index built from scratch; ${notes}` },
       ];
       return results;
