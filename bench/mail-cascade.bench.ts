@@ -156,11 +156,13 @@ export function mailCascadeBenchmark(couch: Couch): Benchmark {
         if (ceiling) results.push({ name: `${prefix}.vs-write-ceiling`, value: rate / ceiling.value, unit: '×', ratioOf: ceiling.name, notes: 'documents written per second / the _bulk_docs ceiling' });
         // The mail database carries the access check; on CouchDB it runs for every write.
         const checked = ctx.results.get('couch.bulk_docs.write-access-checked');
-        if (checked) results.push({ name: `${prefix}.vs-access-checked-write-ceiling`, value: rate / checked.value, unit: '×', ratioOf: checked.name, notes: 'documents written per second / the _bulk_docs ceiling of a database with the access check' });
-        // The bound the server sets whatever the queue does: every message costs this run's
-        // documents written per message through a write path that takes at most `checked`.
-        const writtenPerMessage = (report.written + load.stored) / messages;
-        if (checked) results.push({ name: `${prefix}.access-checked-bound`, value: checked.value / writtenPerMessage, unit: 'msgs/s', notes: `the access-checked _bulk_docs ceiling / ${writtenPerMessage.toFixed(1)} documents written per message (its raw document included): the most messages per second this server takes with nothing else to do` });
+        if (checked) {
+          results.push({ name: `${prefix}.vs-access-checked-write-ceiling`, value: rate / checked.value, unit: '×', ratioOf: checked.name, notes: 'documents written per second / the _bulk_docs ceiling of a database with the access check' });
+          // The bound the server sets whatever the queue does: every message costs this run's
+          // documents written per message through a write path that takes at most `checked`.
+          const writtenPerMessage = (report.written + load.stored) / messages;
+          results.push({ name: `${prefix}.access-checked-bound`, value: checked.value / writtenPerMessage, unit: 'msgs/s', notes: `the access-checked _bulk_docs ceiling / ${writtenPerMessage.toFixed(1)} documents written per message (its raw document included): the most messages per second this server takes with nothing else to do` });
+        }
         const dataDocs = derived.reduce((sum, [, v]) => sum + v, 0);
         results.push({ name: `${prefix}.data-docs-per-message`, value: dataDocs / messages, unit: 'docs/msg', notes: `${dataDocs} derived documents stored (items a user or the front end reads)` });
         results.push({ name: `${prefix}.bookkeeping-per-message`, value: count('bookkeeping') / messages, unit: 'docs/msg', notes: `${count('bookkeeping')} bookkeeping documents stored (provenance and dependents); goal: at most 1` });
