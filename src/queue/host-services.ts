@@ -19,6 +19,13 @@ export function batchHostServices(db: Db, writer: BatchWriter, registry: SchemaR
     if (!schema || (typeof doc.rd_schema_version === 'number' && doc.rd_schema_version >= schema.version)) return doc;
     return registry.upgradeDoc(doc);
   };
+  /** Prefetched (prefetch.ts), or inline in a document of the batch. */
+  const inMemory = (id: string, name: string): Buffer | undefined => {
+    const cached = writer.cachedAttachment(id, name);
+    if (cached) return cached;
+    const inBatch = writer.get(id)?._attachments?.[name];
+    return inBatch?.data !== undefined ? Buffer.from(inBatch.data, 'base64') : undefined;
+  };
   return {
     async open(requests) {
       const ids = requests.map((r) => docIdFor(r.key, r.schemaId));
@@ -29,12 +36,9 @@ export function batchHostServices(db: Db, writer: BatchWriter, registry: SchemaR
       }));
     },
     async attachment(id, name) {
-      const cached = writer.cachedAttachment(id, name);
-      if (cached) return cached;
-      const inBatch = writer.get(id)?._attachments?.[name];
-      if (inBatch?.data !== undefined) return Buffer.from(inBatch.data, 'base64');
-      return (await readAttachment(db, id, name)) ?? null;
+      return inMemory(id, name) ?? (await readAttachment(db, id, name)) ?? null;
     },
+    cachedAttachment: inMemory,
     async query(view, params) {
       const [ddoc, name] = view.split('/');
       if (!ddoc || !name || !ddoc.startsWith('rd_')) {

@@ -14,6 +14,41 @@ export interface KnownAnswers {
   open: Record<string, string>;
   /** `rd.myIdentities()`'s JSON text. */
   identities?: string;
+  /** `rd.attachment` answers by `attachmentKey`: bytes of the job's own documents that
+   * the caller already held in memory. Never shared between jobs (they are the big part). */
+  attachments?: Record<string, Uint8Array>;
+}
+
+/** The key of an attachment in `KnownAnswers.attachments`. */
+export const attachmentKey = (id: string, name: string): string => JSON.stringify([id, name]);
+
+/** The attachments of `docs` that `services` holds in memory, for the job of those
+ * documents; undefined when there are none (or `services` cannot tell). */
+export function knownAttachments(services: HostServices, docs: ReadonlyArray<Record<string, unknown> | undefined>): Record<string, Uint8Array> | undefined {
+  if (!services.cachedAttachment) return undefined;
+  let found: Record<string, Uint8Array> | undefined;
+  for (const doc of docs) {
+    const attachments = doc?._attachments;
+    if (typeof doc?._id !== 'string' || attachments === null || typeof attachments !== 'object') continue;
+    for (const name of Object.keys(attachments)) {
+      const bytes = services.cachedAttachment(doc._id, name);
+      if (bytes) (found ??= {})[attachmentKey(doc._id, name)] = bytes;
+    }
+  }
+  return found;
+}
+
+/** The bytes of an `rd.attachment` call when the job carries them; else undefined. */
+export function answerKnownAttachment(known: KnownAnswers | undefined, argsJson: string): Uint8Array | undefined {
+  if (!known?.attachments) return undefined;
+  try {
+    const { id, name } = JSON.parse(argsJson) as { id?: unknown; name?: unknown };
+    if (typeof id !== 'string' || typeof name !== 'string') return undefined;
+    const key = attachmentKey(id, name);
+    return Object.hasOwn(known.attachments, key) ? known.attachments[key] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Asks `services` for what the job will (likely) ask: `preload` (only schemas the

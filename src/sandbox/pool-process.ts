@@ -5,7 +5,7 @@
  */
 import type { FailureKind } from './types.js';
 import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
-import { type KnownAnswers, answerKnown } from './known-answers.js';
+import { type KnownAnswers, answerKnown, answerKnownAttachment } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
 import { type SandboxLimits, poolProcessLimits } from './limits.js';
@@ -48,10 +48,25 @@ function hostCallFor(slot: () => Slot) {
   return (op: string, argsJson: string | Uint8Array) => {
     const known = typeof argsJson === 'string' ? answerKnown(slot().known, op, argsJson) : undefined;
     if (known !== undefined) return Promise.resolve(known);
+    const bytes = op === 'attachment' && typeof argsJson === 'string' ? answerKnownAttachment(slot().known, argsJson) : undefined;
+    if (bytes !== undefined) return Promise.resolve(intoIsolate(bytes));
     const { misses, worker } = slot();
     if (misses && op === 'open' && typeof argsJson === 'string') return Promise.reject(missed(misses, worker.currentDoc, argsJson));
-    return hostCall(slot, op, argsJson);
+    const answer = hostCall(slot, op, argsJson);
+    // The same for every document of the job (one batch's answer): asked once per job.
+    if (op === 'myIdentities') void answer.then((text) => rememberIdentities(slot(), text), () => undefined);
+    return answer;
   };
+}
+
+function rememberIdentities(slot: Slot, text: string | ArrayBuffer | null): void {
+  if (typeof text === 'string') slot.known = { ...(slot.known ?? { open: {} }), identities: text };
+}
+
+/** Bytes as the isolate receives them: an ArrayBuffer copied in, not shared. */
+function intoIsolate(value: Uint8Array): ArrayBuffer {
+  const copy = new ivm.ExternalCopy(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+  return copy.copyInto({ release: true }) as ArrayBuffer;
 }
 
 /** Records an `rd.open` a gathering job does not answer, and fails it: the document runs
@@ -80,13 +95,7 @@ function hostCall(slot: () => Slot, op: string, argsJson: string | Uint8Array) {
       const callId = nextCallId++;
       pendingCalls.set(callId, { resolve, reject });
       send({ type: 'call', jobId: slot().jobId, callId, op, argsJson: String(argsJson) });
-    }).then((value) => {
-      if (value instanceof Uint8Array) {
-        const copy = new ivm.ExternalCopy(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-        return copy.copyInto({ release: true }) as ArrayBuffer;
-      }
-      return value;
-    })
+    }).then((value) => (value instanceof Uint8Array ? intoIsolate(value) : value))
   );
 }
 

@@ -4,7 +4,7 @@ import { RaindropError, docIdFor, errorCodes, sha256Hex, silentLogger, type Json
 import { compiledEntry } from '../core/entry-points.js';
 import { checkAttachment, checkOpen, checkQuery, filterQueryResult } from './capabilities.js';
 import { checkDeclaration } from './declaration.js';
-import { type KnownAnswers, knownAnswers, knownAtKeys, knownBytes, readNeeds } from './known-answers.js';
+import { type KnownAnswers, knownAnswers, knownAtKeys, knownAttachments, knownBytes, readNeeds } from './known-answers.js';
 import { type SandboxLimits, defaultSandboxLimits, poolProcessLimits } from './limits.js';
 import type { FromChild, OpenNeeds, PoolTestHooks, ToChild } from './protocol.js';
 import type { DocResult, Emitted, ExtensionDeclaration, ExtensionSource, HostServices, LoadedExtension, Retracted } from './types.js';
@@ -221,6 +221,7 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           break;
         case 'attachment':
           checkAttachment(declaration, job.givenIds, String(args.id));
+          asksAttachments.add(job.codeHash);
           value = await job.services.attachment(String(args.id), String(args.name));
           break;
         case 'query': {
@@ -249,6 +250,10 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
     );
   /** Extensions (by code hash) that called rd.myIdentities(): their jobs carry the answer. */
   const asksIdentities = new Set<string>();
+  /** Extensions (by code hash) that called rd.attachment: their jobs carry the attachments
+   * of their documents that the caller holds in memory (an extension that never reads
+   * them is not sent the bytes). */
+  const asksAttachments = new Set<string>();
 
   const find = (extensionId: string) => {
     const ext = extensions.find((e) => e.declaration?.id === extensionId);
@@ -295,7 +300,9 @@ export async function startSandboxPool(options: SandboxPoolOptions): Promise<San
           // this process, which gives the same answer.
           const base = known && (shared ? known : knownAtKeys(known, preload, indices.map((k) => docs[k]?.rd_key)));
           const extra = indices.flatMap((k) => Object.entries(gathered.get(k) ?? {}));
-          const partKnown = extra.length === 0 ? base : { ...(base ?? { open: {} }), open: { ...(base?.open ?? {}), ...Object.fromEntries(extra) } };
+          const withGathered = extra.length === 0 ? base : { ...(base ?? { open: {} }), open: { ...(base?.open ?? {}), ...Object.fromEntries(extra) } };
+          const attachments = asksAttachments.has(ext.codeHash) ? knownAttachments(services, indices.map((k) => docs[k])) : undefined;
+          const partKnown = attachments ? { ...(withGathered ?? { open: {} }), attachments } : withGathered;
           return submit(ext.codeHash, 'run', indices.map((k) => texts[k] as string), givenIds, services, partKnown, gather);
         }));
         const needs = new Map<number, unknown[]>();

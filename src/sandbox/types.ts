@@ -78,6 +78,9 @@ export type DocResult =
 export interface HostServices {
   open(requests: Array<{ key: RdKey; schemaId: string }>): Promise<Array<Record<string, unknown> | null>>;
   attachment(docId: string, name: string): Promise<Uint8Array | null>;
+  /** The attachment's bytes when they are already in memory (no read): the pool sends
+   * them with a job so the isolate's `rd.attachment` is answered without a round trip. */
+  cachedAttachment?(docId: string, name: string): Uint8Array | undefined;
   query(view: string, params: Record<string, JsonValue>): Promise<unknown>;
   myIdentities(): Promise<JsonValue[]>;
 }

@@ -243,3 +243,73 @@ describe('rd.retract', () => {
     expect(await local.runLater('retracts', ['both'], fixtureServices())).toMatchObject({ ok: false, kind: 'capability', message: expect.stringContaining('both emitted and retracted') });
   });
 });
+
+describe('answers the pool process gives without asking the host', () => {
+  // Reads its document's attachment and the user's identities: the parts of a job that
+  // the pool process can answer from what the job carries.
+  const code = `export default { id: 'reads-raw', source_schemas: ['rd.msg.test'], emits: ['rd.msg.summary'],
+    handler(doc, rd) {
+      const text = rd.attachment(doc, 'raw', 'text');
+      rd.emit('rd.msg.summary', { text, mine: rd.myIdentities().length });
+    } };`;
+  let local: SandboxPool;
+  beforeAll(async () => {
+    local = await startSandboxPool({ sources: [{ origin: 'reads-raw.js', code }], size: 1, limits: testLimits });
+  });
+  afterAll(async () => {
+    await local.close();
+  });
+
+  const withRaw = (n: number) => sourceDoc(n, { _attachments: { raw: { content_type: 'text/plain', length: 5, stub: true } } });
+  /** Fixture services that also say which attachments they hold in memory, and count the
+   * host's answers to rd.myIdentities(). */
+  function servicesHolding(inMemory: Record<string, Uint8Array>, stored: Record<string, Uint8Array>) {
+    const services = fixtureServices({}, stored);
+    let identityAnswers = 0;
+    return Object.assign(services, {
+      cachedAttachment: (id: string, name: string) => inMemory[`${id}/${name}`],
+      async myIdentities() {
+        identityAnswers++;
+        return [['email', 'me@example.org']];
+      },
+      identityAnswers: () => identityAnswers,
+    });
+  }
+  const summary = (r: Awaited<ReturnType<SandboxPool['run']>>[number] | undefined) => (r?.ok ? r.emits[0]?.fields : r);
+
+  it('sends a reader of attachments the bytes held in memory with its job; the others are asked of the host', async () => {
+    const docs = [withRaw(1), withRaw(2), withRaw(3)];
+    const id = (n: number) => String(docs[n - 1]?._id);
+    const bytes = (s: string) => new Uint8Array(Buffer.from(s));
+    // First job: the pool does not know yet that this extension reads attachments.
+    const first = servicesHolding({ [`${id(1)}/raw`]: bytes('one-m') }, { [`${id(1)}/raw`]: bytes('one-s'), [`${id(2)}/raw`]: bytes('two-s'), [`${id(3)}/raw`]: bytes('three') });
+    expect((await local.run('reads-raw', docs, first)).map(summary)).toEqual([{ text: 'one-s', mine: 1 }, { text: 'two-s', mine: 1 }, { text: 'three', mine: 1 }]);
+    expect(first.calls.filter((c) => c.startsWith('attachment'))).toHaveLength(3);
+    // It asked the host once for the job's identities, not once per document.
+    expect(first.identityAnswers()).toBe(1);
+
+    // Now it does: what the caller holds in memory comes with the job, the rest as before.
+    const second = servicesHolding({ [`${id(1)}/raw`]: bytes('one-m'), [`${id(3)}/raw`]: bytes('three-m') }, { [`${id(2)}/raw`]: bytes('two-s') });
+    expect((await local.run('reads-raw', docs, second)).map(summary)).toEqual([{ text: 'one-m', mine: 1 }, { text: 'two-s', mine: 1 }, { text: 'three-m', mine: 1 }]);
+    expect(second.calls.filter((c) => c.startsWith('attachment'))).toEqual([`attachment:${id(2)}/raw`]);
+  });
+
+  it('does not answer from a job\'s attachments what another document asks', async () => {
+    const reader = `export default { id: 'reads-other', source_schemas: ['rd.msg.test'], emits: ['rd.msg.summary'],
+      handler(doc, rd) { rd.emit('rd.msg.summary', { text: rd.attachment(doc.other, 'raw', 'text') }); } };`;
+    const other = await startSandboxPool({ sources: [{ origin: 'reads-other.js', code: reader }], size: 1, limits: testLimits });
+    try {
+      const target = withRaw(9);
+      const docs = [withRaw(1), { ...withRaw(2), other: target._id }];
+      (docs[0] as Record<string, unknown>).other = docs[0]?._id;
+      const services = servicesHolding({ [`${String(docs[0]?._id)}/raw`]: new Uint8Array(Buffer.from('mine')), [`${String(target._id)}/raw`]: new Uint8Array(Buffer.from('secret')) }, {});
+      await other.run('reads-other', docs, services);
+      const [own, foreign] = await other.run('reads-other', docs, services);
+      expect(summary(own)).toEqual({ text: 'mine' });
+      // Not one of the documents given: refused, as when the host is asked.
+      expect(foreign).toMatchObject({ ok: false, kind: 'capability', message: expect.stringContaining('rd.attachment of document') });
+    } finally {
+      await other.close();
+    }
+  });
+});
