@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import iconv from 'iconv-lite';
 import type { RawDeclaration } from './declaration.js';
-import { bootstrapSource } from './isolate-bootstrap.js';
+import { type CallAnswers, bootstrapSource } from './isolate-bootstrap.js';
 import type { Ivm, IvmContext, IvmExternalCopy, IvmIsolate, IvmReference } from './ivm-types.js';
 import type { SandboxLimits } from './limits.js';
 import type { FailureKind } from './types.js';
@@ -113,25 +113,27 @@ export class IsolateWorker {
     return Atomics.load(new Int32Array(this.progress), 0) - 1;
   }
 
-  run(codeHash: string, docsJson: string, docCount: number): Promise<RunOutcome> {
-    return this.call(codeHash, 'run', docsJson, docCount);
+  /** `answers`: what the bootstrap answers without a host call (`rd.open` by document id,
+   * `rd.myIdentities()`), JSON texts the caller vouches for. */
+  run(codeHash: string, docsJson: string, docCount: number, answers?: CallAnswers): Promise<RunOutcome> {
+    return this.call(codeHash, 'run', [docsJson, answers ?? {}], docCount);
   }
 
   runLater(codeHash: string, valuesJson: string): Promise<RunOutcome> {
-    return this.call(codeHash, 'runLater', valuesJson, 1);
+    return this.call(codeHash, 'runLater', [valuesJson], 1);
   }
 
   dispose(): void {
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
 
-  private async call(codeHash: string, which: 'run' | 'runLater', payload: string, docCount: number): Promise<RunOutcome> {
+  private async call(codeHash: string, which: 'run' | 'runLater', args: unknown[], docCount: number): Promise<RunOutcome> {
     const api = this.byHash.get(codeHash);
     if (!api) throw new Error(`extension ${codeHash} is not loaded in this isolate`);
     this.failure = undefined;
     const stopWatching = this.watch(docCount);
     try {
-      const results: unknown = await api[which].apply(undefined, [payload], { arguments: { copy: true }, result: { copy: true } });
+      const results: unknown = await api[which].apply(undefined, args, { arguments: { copy: true }, result: { copy: true } });
       return { ok: true, results };
     } catch (err) {
       const counter = Atomics.load(new Int32Array(this.progress), 0);

@@ -4,6 +4,7 @@
  * patterns do) takes down only this child: the parent restarts it and retries.
  */
 import type { FailureKind } from './types.js';
+import type { CallAnswers } from './isolate-bootstrap.js';
 import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
 import { type KnownAnswers, answerKnown, answerKnownAttachment } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
@@ -183,7 +184,7 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
     const payload = job.mode === 'later' ? (job.docs[0] as string) : `[${pending.map((i) => job.docs[i]).join(',')}]`;
     const gathering = job.gather === true && job.mode === 'run';
     slot.misses = gathering ? new Map() : undefined;
-    const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload, pending.length);
+    const outcome = job.mode === 'later' ? await slot.worker.runLater(job.codeHash, payload) : await slot.worker.run(job.codeHash, payload, pending.length, answersForIsolate(slot.known));
     for (const [position, { requests }] of slot.misses ?? []) {
       const docIndex = pending[position];
       if (docIndex !== undefined) needs.set(docIndex, requests);
@@ -202,6 +203,13 @@ async function runJob(slot: Slot, job: Extract<ToChild, { type: 'job' }>): Promi
     pending = pending.filter((i) => i !== culprit);
   }
   return { results, needs: [...needs] };
+}
+
+/** The answers the isolate gives itself: the job's known opens and identities (never its
+ * attachments, which are copied in only when read). */
+function answersForIsolate(known: KnownAnswers | undefined): CallAnswers | undefined {
+  if (!known) return undefined;
+  return { open: known.open, ...(known.identities !== undefined ? { identities: known.identities } : {}) };
 }
 
 const failure = (kind: FailureKind, message: string) => ({ ok: false, kind, message, logs: [] });

@@ -313,3 +313,36 @@ describe('answers the pool process gives without asking the host', () => {
     }
   });
 });
+
+describe('answers the isolate gives itself', () => {
+  // Changes what it was answered: the next document must not see the change.
+  const code = `export default { id: 'mutates', source_schemas: ['rd.msg.test'], emits: ['rd.msg.summary'], reads: ['rd.msg.other'],
+    handler(doc, rd) {
+      const other = rd.open(doc.rd_key, 'rd.msg.other');
+      const same = rd.openMany([[['email', 'doc0'], 'rd.msg.other']])[0];
+      const mine = rd.myIdentities();
+      rd.emit('rd.msg.summary', { value: other && other.value, shared: same && same.value, mine: mine.length });
+      if (other) other.value = 'changed';
+      if (same) same.value = 'changed';
+      mine.push(['email', 'changed@example.org']);
+    } };`;
+  let local: SandboxPool;
+  beforeAll(async () => {
+    local = await startSandboxPool({ sources: [{ origin: 'mutates.js', code }], size: 1, limits: testLimits });
+  });
+  afterAll(async () => {
+    await local.close();
+  });
+
+  it('answers preloaded opens and identities without the host, a fresh copy for every read', async () => {
+    const { docIdFor } = await import('../../src/core/index.js');
+    const docs = [sourceDoc(0), sourceDoc(1), sourceDoc(2)];
+    const stored = Object.fromEntries(docs.map((d, i) => [docIdFor(d.rd_key as [string, string], 'rd.msg.other'), { value: `v${i}` }]));
+    const services = fixtureServices(stored);
+    const preload = docs.map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' }));
+    const results = await local.run('mutates', docs, services, preload);
+    expect(results.map((r) => (r.ok ? r.emits[0]?.fields : r))).toEqual([0, 1, 2].map((i) => ({ value: `v${i}`, shared: 'v0', mine: 1 })));
+    // One read for the preload, none from inside the isolate.
+    expect(services.calls).toEqual(['open:3']);
+  });
+});
