@@ -3,9 +3,10 @@ import type { ExtensionDeclaration, HostServices } from './types.js';
 
 /**
  * Answers to host calls, worked out by the caller before a job runs and sent with it, so
- * the pool process answers them itself: an `rd.open` from inside an isolate otherwise
- * crosses to the parent process and back (on openwrt-devel, ~0.5 ms each and ~10 per
- * message). Only what the caller's HostServices answers anyway, at the moment the job is
+ * they are answered in the sandbox: opens and identities by the isolate itself
+ * (isolate-bootstrap.ts), attachments by the pool process. An `rd.open` from inside an
+ * isolate otherwise crosses to the parent process and back (on openwrt-devel, ~0.5 ms
+ * each and ~10 per message). Only what the caller's HostServices answers anyway, at the moment the job is
  * sent: the queue's batch state does not change while an extension runs, so the answers
  * are the ones the calls would get. Anything not known goes to the parent as before.
  */
@@ -86,30 +87,6 @@ export function knownAtKeys(known: KnownAnswers, preload: ReadonlyArray<{ key: R
     if (text !== undefined) open[id] = text;
   }
   return { open, ...(known.identities !== undefined ? { identities: known.identities } : {}) };
-}
-
-/** The JSON text answer to a host call when every part of it is known; else undefined
- * (the call goes to the parent, which checks and answers it). */
-export function answerKnown(known: KnownAnswers | undefined, op: string, argsJson: string): string | undefined {
-  if (!known) return undefined;
-  if (op === 'myIdentities') return known.identities;
-  if (op !== 'open') return undefined;
-  try {
-    const requests = JSON.parse(argsJson) as unknown;
-    if (!Array.isArray(requests)) return undefined;
-    const texts: string[] = [];
-    for (const r of requests as Array<{ key?: unknown; schemaId?: unknown } | null>) {
-      if (r === null || typeof r !== 'object' || typeof r.schemaId !== 'string') return undefined;
-      const id = docIdFor(r.key as RdKey, r.schemaId);
-      const text = Object.hasOwn(known.open, id) ? known.open[id] : undefined;
-      if (text === undefined) return undefined;
-      texts.push(text);
-    }
-    return `[${texts.join(',')}]`;
-  } catch {
-    // A malformed request: the parent refuses it with the right message.
-    return undefined;
-  }
 }
 
 /**

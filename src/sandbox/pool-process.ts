@@ -6,7 +6,7 @@
 import type { FailureKind } from './types.js';
 import type { CallAnswers } from './isolate-bootstrap.js';
 import { IsolateWorker, type WorkerSource } from './isolate-worker.js';
-import { type KnownAnswers, answerKnown, answerKnownAttachment } from './known-answers.js';
+import { type KnownAnswers, answerKnownAttachment } from './known-answers.js';
 import { loadIsolatedVm } from './isolated-vm.js';
 import type { Ivm } from './ivm-types.js';
 import { type SandboxLimits, poolProcessLimits } from './limits.js';
@@ -47,21 +47,14 @@ const send = (message: FromChild) => process.send?.(message);
 
 function hostCallFor(slot: () => Slot) {
   return (op: string, argsJson: string | Uint8Array) => {
-    const known = typeof argsJson === 'string' ? answerKnown(slot().known, op, argsJson) : undefined;
-    if (known !== undefined) return Promise.resolve(known);
+    // Known opens and identities are answered inside the isolate (isolate-bootstrap.ts);
+    // what reaches here was not known, or is an attachment.
     const bytes = op === 'attachment' && typeof argsJson === 'string' ? answerKnownAttachment(slot().known, argsJson) : undefined;
     if (bytes !== undefined) return Promise.resolve(intoIsolate(bytes));
     const { misses, worker } = slot();
     if (misses && op === 'open' && typeof argsJson === 'string') return Promise.reject(missed(misses, worker.currentDoc, argsJson));
-    const answer = hostCall(slot, op, argsJson);
-    // The same for every document of the job (one batch's answer): asked once per job.
-    if (op === 'myIdentities') void answer.then((text) => rememberIdentities(slot(), text), () => undefined);
-    return answer;
+    return hostCall(slot, op, argsJson);
   };
-}
-
-function rememberIdentities(slot: Slot, text: string | ArrayBuffer | null): void {
-  if (typeof text === 'string') slot.known = { ...(slot.known ?? { open: {} }), identities: text };
 }
 
 /** Bytes as the isolate receives them: an ArrayBuffer copied in, not shared. */
