@@ -32,6 +32,49 @@ export default {
   },
 };`;
 
+/** Reads preloaded documents: the extensions of the mail cascade open ~15 a message. */
+const openerCode = `
+export default {
+  id: 'bench.opener',
+  source_schemas: ['rd.msg.test'],
+  emits: ['rd.msg.summary'],
+  reads: ['rd.msg.other'],
+  handler(doc, rd) {
+    let found = 0;
+    for (let i = 0; i < doc.opens; i++) if (rd.open(doc.rd_key, 'rd.msg.other')) found++;
+    rd.emit('rd.msg.summary', { found });
+  },
+};`;
+const knownOpenDocs = 2_000;
+const knownOpensPerDoc = 10;
+
+/** Microseconds per known open: the same documents run with and without opens, alternately. */
+async function knownOpenCost(size: number): Promise<number> {
+  const pool = await startSandboxPool({ sources: [{ origin: 'bench-opener.js', code: openerCode }], size });
+  try {
+    const docsWith = (opens: number) => Array.from({ length: knownOpenDocs }, (_, i) => ({ _id: `rc!email.o${i}!rd.msg.test`, rd_key: ['email', `o${i}`], rd_schema_id: 'rd.msg.test', opens }));
+    const preload = docsWith(0).map((d) => ({ key: d.rd_key as [string, string], schemaId: 'rd.msg.other' }));
+    const services: HostServices = { ...noServices, open: (requests) => Promise.resolve(requests.map(() => ({ value: 1 }))) };
+    const time = async (opens: number) => {
+      const start = performance.now();
+      const results = await pool.run('bench.opener', docsWith(opens), services, preload);
+      const wrong = results.find((r) => !r.ok || r.emits[0]?.fields.found !== opens);
+      if (wrong) throw new Error(`opener: unexpected result ${JSON.stringify(wrong)}`);
+      return performance.now() - start;
+    };
+    await time(knownOpensPerDoc); // warm-up
+    const costs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const none = await time(0);
+      const some = await time(knownOpensPerDoc);
+      costs.push(((some - none) * 1000) / (knownOpenDocs * knownOpensPerDoc));
+    }
+    return median(costs);
+  } finally {
+    await pool.close();
+  }
+}
+
 /** Deterministic filler text (the sandbox forbids randomness; so should the input). */
 function makeDocs(count: number): Array<Record<string, unknown>> {
   const vocabulary = ['meeting', 'tomorrow', 'the', 'report', 'attached', 'please', 'review', 'and', 'thanks', 'regards', 'budget', 'Q3', 'draft', 'of', 'schedule'];
@@ -195,6 +238,9 @@ export function sandboxBenchmark(): Benchmark {
           // overhead at all): the speedup target is only meaningful below this ceiling.
           { name: 'sandbox.pool.speedup-vs-child.ceiling', value: (size * vm_) / child_, unit: 'ratio', ratioOf: 'sandbox.ldjson-child', notes: `${size} cores x node:vm, zero overhead` },
         ];
+        const knownOpen = await knownOpenCost(size);
+        ctx.log(`a known rd.open: ${knownOpen.toFixed(1)} µs of a pool of ${size} (median of ${rounds})`);
+        results.push({ name: 'sandbox.pool.known-open', value: knownOpen, unit: 'µs', notes: `time a pool of ${size} isolates takes per rd.open answered from the preloaded documents sent with the job: (${knownOpenDocs} documents x ${knownOpensPerDoc} opens - the same documents with none) / opens` });
         return results;
       } finally {
         await Promise.all([pool.close(), child?.close()]);
