@@ -6,9 +6,10 @@ import type { ExtensionDeclaration, HostServices } from './types.js';
  * they are answered in the sandbox: opens and identities by the isolate itself
  * (isolate-bootstrap.ts), attachments by the pool process. An `rd.open` from inside an
  * isolate otherwise crosses to the parent process and back (on openwrt-devel, ~0.5 ms
- * each and ~10 per message). Only what the caller's HostServices answers anyway, at the moment the job is
- * sent: the queue's batch state does not change while an extension runs, so the answers
- * are the ones the calls would get. Anything not known goes to the parent as before.
+ * each and ~10 per message). Only what the caller's HostServices answers anyway, at the
+ * moment the job is sent: the queue's batch state does not change while an extension
+ * runs, so the answers are the ones the calls would get. Anything not known goes to the
+ * parent as before.
  */
 export interface KnownAnswers {
   /** `rd.open` answers by document id: the JSON text of the document, or `null`. */
