@@ -244,9 +244,9 @@ describe('rd.retract', () => {
   });
 });
 
-describe('answers the pool process gives without asking the host', () => {
-  // Reads its document's attachment and the user's identities: the parts of a job that
-  // the pool process can answer from what the job carries.
+describe('answers the sandbox gives without asking the host', () => {
+  // Reads its document's attachment (answered by the pool process from the bytes its job
+  // carries) and the user's identities (asked once per call, then answered in the isolate).
   const code = `export default { id: 'reads-raw', source_schemas: ['rd.msg.test'], emits: ['rd.msg.summary'],
     handler(doc, rd) {
       const text = rd.attachment(doc, 'raw', 'text');
@@ -299,10 +299,11 @@ describe('answers the pool process gives without asking the host', () => {
       handler(doc, rd) { rd.emit('rd.msg.summary', { text: rd.attachment(doc.other, 'raw', 'text') }); } };`;
     const other = await startSandboxPool({ sources: [{ origin: 'reads-other.js', code: reader }], size: 1, limits: testLimits });
     try {
-      const target = withRaw(9);
-      const docs = [withRaw(1), { ...withRaw(2), other: target._id }];
-      (docs[0] as Record<string, unknown>).other = docs[0]?._id;
-      const services = servicesHolding({ [`${String(docs[0]?._id)}/raw`]: new Uint8Array(Buffer.from('mine')), [`${String(target._id)}/raw`]: new Uint8Array(Buffer.from('secret')) }, {});
+      const [first, second, target] = [withRaw(1), withRaw(2), withRaw(9)];
+      const docs = [{ ...first, other: first._id }, { ...second, other: target._id }];
+      const services = servicesHolding({ [`${String(first._id)}/raw`]: new Uint8Array(Buffer.from('mine')), [`${String(target._id)}/raw`]: new Uint8Array(Buffer.from('secret')) }, {});
+      // The first run shows the pool that this extension reads attachments; the second
+      // carries the in-memory ones of its own documents.
       await other.run('reads-other', docs, services);
       const [own, foreign] = await other.run('reads-other', docs, services);
       expect(summary(own)).toEqual({ text: 'mine' });
