@@ -50,6 +50,9 @@ export class BatchWriter {
     if (missing.length === 0) return;
     const found = await bulkGet(this.db, missing);
     for (const id of missing) {
+      // Extensions of one step load at the same time: one may have loaded (and changed)
+      // this document while this read was under way, and its copy is the current one.
+      if (this.state.has(id)) continue;
       const doc = found.get(id) ?? null;
       this.state.set(id, doc);
       if (doc?._rev) this.storedRevs.set(id, doc._rev);

@@ -68,3 +68,29 @@ function topologicalOrder(byId: ReadonlyMap<string, QueueExtension>, upstream: R
 export function consumersOf(ordered: readonly QueueExtension[], schemaId: string): QueueExtension[] {
   return ordered.filter((e) => e.declaration.source_schemas.includes(schemaId));
 }
+
+/**
+ * The cascade's steps: `ordered` cut into groups of extensions that may run at the same
+ * time. Two extensions are related when one emits a schema the other takes, reads or
+ * also emits; a related pair never shares a step and keeps the order `ordered` gives it,
+ * so each extension still sees everything it saw when they ran one after another, and
+ * nothing of what an unrelated one writes could change what it reads. Within a step the
+ * order is `ordered`'s.
+ */
+export function cascadeSteps(ordered: readonly QueueExtension[]): QueueExtension[][] {
+  const touches = (e: QueueExtension) => new Set([...e.declaration.source_schemas, ...(e.declaration.reads ?? []), ...e.declaration.emits]);
+  const related = (a: QueueExtension, b: QueueExtension) => {
+    const bTouches = touches(b);
+    const aTouches = touches(a);
+    return a.declaration.emits.some((s) => bTouches.has(s)) || b.declaration.emits.some((s) => aTouches.has(s));
+  };
+  const level: number[] = [];
+  ordered.forEach((ext, i) => {
+    let l = 0;
+    for (let j = 0; j < i; j++) if (related(ordered[j] as QueueExtension, ext)) l = Math.max(l, (level[j] as number) + 1);
+    level.push(l);
+  });
+  const steps: QueueExtension[][] = [];
+  ordered.forEach((ext, i) => (steps[level[i] as number] ??= []).push(ext));
+  return steps;
+}

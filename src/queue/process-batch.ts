@@ -8,7 +8,7 @@ import type { DocResult, Emitted, FailureKind } from '../sandbox/types.js';
 import type { CheckOutcome, SchemaRegistry } from '../schema/registry.js';
 import { BatchWriter } from './batch-writer.js';
 import { writeIntent } from './commit-intent.js';
-import { type QueueExtension, consumersOf } from './extension-set.js';
+import { type QueueExtension, cascadeSteps, consumersOf } from './extension-set.js';
 import { batchHostServices } from './host-services.js';
 import { prefetchAttachments, readsAtSourceKeys } from './prefetch.js';
 import { type OwnWrites, settledWrites } from './own-writes.js';
@@ -68,6 +68,9 @@ export interface BatchStats {
    * slowest extension. The final `_bulk_docs` commit is shared and counted in
    * commitMs. Absent where nothing ran. */
   extensionMs?: Record<string, number>;
+  /** Milliseconds of all the cascade's steps together: unrelated extensions share a step
+   * and run at the same time, so their extensionMs overlap and add up to more than this. */
+  stepsMs?: number;
   /** Milliseconds of the batch's other parts: finding the dependents of its documents
    * (and removing what deleted sources made) before the steps, and the commit with its
    * intent and settled-write check after them. With extensionMs, what the benchmarks
@@ -128,11 +131,11 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
   await enqueueDependents(ctx, writer, input, force, enqueue);
   stats.dependentsMs = performance.now() - dependentsStarted;
 
-  for (const [index, ext] of ctx.ordered.entries()) {
+  /** One extension's step: runs it on its pending documents and applies what it made.
+   * `changed` collects what its consumers must take, handed on once its whole step is done. */
+  const runExtension = async (ext: QueueExtension, changed: CouchDoc[]): Promise<void> => {
     const id = ext.declaration.id;
     const tasks = [...(pending.get(id)?.values() ?? [])];
-    if (tasks.length === 0) continue;
-    if (options.abandon?.()) return { ...stats, abandoned: true };
     const started = performance.now();
     await writer.load(tasks.map((d) => bookkeepingId(d._id)));
     const toRun: Array<{ doc: CouchDoc; hash: string; entry: ProvenanceEntry | undefined }> = [];
@@ -147,7 +150,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     }
     if (toRun.length === 0) {
       addTime(stats, id, started);
-      continue;
+      return;
     }
     await prefetchAttachments(ctx.db, writer, toRun.map((t) => t.doc));
     const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
@@ -173,13 +176,13 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
         if (options.intentId && task.entry?.error !== errorId) intent.push([errorId, id, task.doc._id]);
         return;
       }
-      const produced = applyOutputs(writer, ext, result.emits, outcome.fields, { id: task.doc._id, hash: task.hash }, (doc) => enqueue(doc, false, index));
+      const produced = applyOutputs(writer, ext, result.emits, outcome.fields, { id: task.doc._id, hash: task.hash }, (doc) => changed.push(doc));
       if (options.intentId) for (const out of produced) if (!task.entry?.outputs.includes(out)) intent.push([out, id, task.doc._id]);
       for (const stale of task.entry?.outputs ?? []) {
         if (produced.includes(stale)) continue;
         if (writer.removeItem(stale, id)) {
           const after = writer.get(stale);
-          if (after) enqueue(after, false, index);
+          if (after) changed.push(after);
         }
       }
       if (task.entry?.error) writer.removeItem(task.entry.error, id);
@@ -189,9 +192,28 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       later.push(...result.later);
     });
     if (later.length > 0 && ext.declaration.has_later_handler) {
-      await runLater(ctx, ext, later, services, writer, (doc) => enqueue(doc, false, index));
+      await runLater(ctx, ext, later, services, writer, (doc) => changed.push(doc));
     }
     addTime(stats, id, started);
+  };
+
+  // Unrelated extensions of a step run at the same time (extension-set.ts): while one
+  // waits on the sandbox, another's reads, checks and writes go on. What they hand on is
+  // enqueued in the order of `ordered`, as when they ran one after another.
+  for (const step of cascadeSteps(ctx.ordered)) {
+    const running = step.filter((ext) => (pending.get(ext.declaration.id)?.size ?? 0) > 0);
+    if (running.length === 0) continue;
+    if (options.abandon?.()) return { ...stats, abandoned: true };
+    const started = performance.now();
+    const changed = running.map(() => [] as CouchDoc[]);
+    const settled = await Promise.allSettled(running.map((ext, i) => runExtension(ext, changed[i] as CouchDoc[])));
+    stats.stepsMs = (stats.stepsMs ?? 0) + (performance.now() - started);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) throw failure.reason;
+    running.forEach((ext, i) => {
+      const index = position.get(ext.declaration.id) ?? 0;
+      for (const doc of changed[i] as CouchDoc[]) enqueue(doc, false, index);
+    });
   }
   if (options.abandon?.()) return { ...stats, abandoned: true };
   const commitStarted = performance.now();

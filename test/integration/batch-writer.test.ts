@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
+import type { Db } from '../../src/couch/connect.js';
 import { BatchWriter } from '../../src/queue/batch-writer.js';
 import { bookkeepingId } from '../../src/queue/provenance.js';
 import { useTestDatabase } from '../helpers/test-database.js';
@@ -21,6 +22,28 @@ async function dependentsOf(target: string): Promise<Array<[string, string]>> {
 }
 
 describe('BatchWriter', () => {
+  it('keeps the copy a concurrent step changed when a second read of it comes back', async () => {
+    // Unrelated extensions of one cascade step load the same bookkeeping at the same time.
+    // The first read is held until the second has come back and its copy was changed.
+    const id = docIdFor(['email', 'a@b'], 'rd.test.concurrent');
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const server = t.db.couch.server;
+    let requests = 0;
+    const request: typeof server.request = (options) => (requests++ === 0 ? held.then(() => server.request(options)) : server.request(options));
+    const gated: Db = { ...t.db, couch: { ...t.db.couch, server: { ...server, request } } };
+    const writer = new BatchWriter(gated);
+    const slow = writer.load([id]);
+    await writer.load([id]);
+    writer.applyItem(id, { ...item('ext.one', { v: 'mine' }), schemaId: 'rd.test.concurrent' });
+    release();
+    await slow;
+    expect(requests).toBe(2);
+    expect(writer.get(id)).toMatchObject({ v: 'mine' });
+    expect((await writer.commit()).written).toBe(1);
+    expect(await getDoc(t.db, id)).toMatchObject({ v: 'mine' });
+  });
+
   it('deletes and re-creates a stored document in one batch', async () => {
     const id = docIdFor(['email', 'a@b'], 'rd.test.x');
     const first = new BatchWriter(t.db);
