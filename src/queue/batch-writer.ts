@@ -25,6 +25,8 @@ type Op =
  */
 export class BatchWriter {
   private readonly state = new Map<string, CouchDoc | null>();
+  /** Reads under way, by id (`load`). */
+  private readonly loading = new Map<string, Promise<void>>();
   private readonly ops = new Map<string, Op[]>();
   private readonly uploads = new Map<string, PendingUpload[]>();
   private readonly attachments = new Map<string, Buffer>();
@@ -46,12 +48,28 @@ export class BatchWriter {
 
   /** Makes the stored versions of these documents known (one request for all). */
   async load(ids: Iterable<string>): Promise<void> {
-    const missing = [...new Set(ids)].filter((id) => !this.state.has(id));
-    if (missing.length === 0) return;
-    const found = await bulkGet(this.db, missing);
+    const wanted = [...new Set(ids)].filter((id) => !this.state.has(id));
+    // Extensions of one cascade step load at the same time, mostly the same bookkeeping
+    // documents: what another load is already reading is waited for, not read again.
+    const underWay = new Set(wanted.flatMap((id) => this.loading.get(id) ?? []));
+    const missing = wanted.filter((id) => !this.loading.has(id));
+    if (missing.length > 0) {
+      const read = this.read(missing);
+      for (const id of missing) this.loading.set(id, read);
+      underWay.add(read);
+    }
+    await Promise.all(underWay);
+  }
+
+  private async read(missing: readonly string[]): Promise<void> {
+    let found: Map<string, CouchDoc>;
+    try {
+      found = await bulkGet(this.db, missing);
+    } finally {
+      for (const id of missing) this.loading.delete(id);
+    }
     for (const id of missing) {
-      // Extensions of one step load at the same time: one may have loaded (and changed)
-      // this document while this read was under way, and its copy is the current one.
+      // A document set meanwhile (seeded, or changed by a step) is the current copy.
       if (this.state.has(id)) continue;
       const doc = found.get(id) ?? null;
       this.state.set(id, doc);

@@ -7,7 +7,6 @@
 import { describe, expect, it } from 'vitest';
 import { docIdFor } from '../../src/core/index.js';
 import { getDoc } from '../../src/couch/bulk-get.js';
-import type { Db } from '../../src/couch/connect.js';
 import { BatchWriter } from '../../src/queue/batch-writer.js';
 import { bookkeepingId } from '../../src/queue/provenance.js';
 import { useTestDatabase } from '../helpers/test-database.js';
@@ -22,26 +21,33 @@ async function dependentsOf(target: string): Promise<Array<[string, string]>> {
 }
 
 describe('BatchWriter', () => {
-  it('keeps the copy a concurrent step changed when a second read of it comes back', async () => {
+  it('reads a document once for loads under way at the same time, and keeps a copy set meanwhile', async () => {
     // Unrelated extensions of one cascade step load the same bookkeeping at the same time.
-    // The first read is held until the second has come back and its copy was changed.
-    const id = docIdFor(['email', 'a@b'], 'rd.test.concurrent');
+    // The first read is held until the test lets it go.
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => docIdFor(['email', `${x}@b`], 'rd.test.concurrent')) as [string, string, string];
+    const seeded = { _id: a, v: 'seeded' };
+    await getDoc(t.db, a); // connection up before counting
     let release = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
     const server = t.db.couch.server;
-    let requests = 0;
-    const request: typeof server.request = (options) => (requests++ === 0 ? held.then(() => server.request(options)) : server.request(options));
-    const gated: Db = { ...t.db, couch: { ...t.db.couch, server: { ...server, request } } };
-    const writer = new BatchWriter(gated);
-    const slow = writer.load([id]);
-    await writer.load([id]);
-    writer.applyItem(id, { ...item('ext.one', { v: 'mine' }), schemaId: 'rd.test.concurrent' });
+    const asked: string[][] = [];
+    const request: typeof server.request = (options) => {
+      asked.push(typeof options === 'string' ? [] : [...((options.body as { keys?: string[] } | undefined)?.keys ?? [])]);
+      return asked.length === 1 ? held.then(() => server.request(options)) : server.request(options);
+    };
+    const writer = new BatchWriter({ ...t.db, couch: { ...t.db.couch, server: { ...server, request } } });
+    const first = writer.load([a, b]);
+    let secondDone = false;
+    const second = writer.load([b, c]).then(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(secondDone).toBe(false); // b is still being read by the first load
+    writer.seed([seeded]);
     release();
-    await slow;
-    expect(requests).toBe(2);
-    expect(writer.get(id)).toMatchObject({ v: 'mine' });
-    expect((await writer.commit()).written).toBe(1);
-    expect(await getDoc(t.db, id)).toMatchObject({ v: 'mine' });
+    await Promise.all([first, second]);
+    expect(asked).toEqual([[a, b], [c]]);
+    expect(writer.get(a)).toBe(seeded);
+    expect(writer.get(b)).toBeNull();
+    expect(writer.get(c)).toBeNull();
   });
 
   it('deletes and re-creates a stored document in one batch', async () => {
