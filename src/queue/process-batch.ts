@@ -38,8 +38,8 @@ export interface BatchOptions {
   /** `<extension id>|<source id>` pairs to run whatever their provenance says. */
   force?: ReadonlySet<string>;
   /** Asked between the cascade's steps: true leaves the batch before its commit, with
-   * nothing written (`abandoned` in the stats). A stop then waits for one extension's
-   * step, not for a whole batch of 500 changes, which under load outlasted serve's stop
+   * nothing written (`abandoned` in the stats). A stop then waits for one step (its
+   * extensions side by side), not for a whole batch of 500 changes, which under load outlasted serve's stop
    * grace; nothing is lost, since the feed hands the batch over again. */
   abandon?: () => boolean;
   /** Asked right before the batch's writes: false drops them all (a worker of several
