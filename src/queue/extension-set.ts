@@ -78,16 +78,13 @@ export function consumersOf(ordered: readonly QueueExtension[], schemaId: string
  * order is `ordered`'s.
  */
 export function cascadeSteps(ordered: readonly QueueExtension[]): QueueExtension[][] {
-  const touches = (e: QueueExtension) => new Set([...e.declaration.source_schemas, ...(e.declaration.reads ?? []), ...e.declaration.emits]);
-  const related = (a: QueueExtension, b: QueueExtension) => {
-    const bTouches = touches(b);
-    const aTouches = touches(a);
-    return a.declaration.emits.some((s) => bTouches.has(s)) || b.declaration.emits.some((s) => aTouches.has(s));
-  };
+  const touches = ordered.map((e) => new Set([...e.declaration.source_schemas, ...(e.declaration.reads ?? []), ...e.declaration.emits]));
+  const related = (i: number, j: number) =>
+    (ordered[i] as QueueExtension).declaration.emits.some((s) => touches[j]?.has(s)) || (ordered[j] as QueueExtension).declaration.emits.some((s) => touches[i]?.has(s));
   const level: number[] = [];
-  ordered.forEach((ext, i) => {
+  ordered.forEach((_, i) => {
     let l = 0;
-    for (let j = 0; j < i; j++) if (related(ordered[j] as QueueExtension, ext)) l = Math.max(l, (level[j] as number) + 1);
+    for (let j = 0; j < i; j++) if (related(j, i)) l = Math.max(l, (level[j] as number) + 1);
     level.push(l);
   });
   const steps: QueueExtension[][] = [];

@@ -131,10 +131,11 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
   await enqueueDependents(ctx, writer, input, force, enqueue);
   stats.dependentsMs = performance.now() - dependentsStarted;
 
-  /** One extension's step: runs it on its pending documents and applies what it made.
-   * `changed` collects what its consumers must take, handed on once its whole step is done. */
-  const runExtension = async (ext: QueueExtension, changed: CouchDoc[]): Promise<void> => {
+  /** One extension's part of a step: runs it on its pending documents and applies what it
+   * made. Returns what its consumers must take, handed on once the whole step is done. */
+  const runExtension = async (ext: QueueExtension): Promise<CouchDoc[]> => {
     const id = ext.declaration.id;
+    const changed: CouchDoc[] = [];
     const tasks = [...(pending.get(id)?.values() ?? [])];
     const started = performance.now();
     await writer.load(tasks.map((d) => bookkeepingId(d._id)));
@@ -150,7 +151,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     }
     if (toRun.length === 0) {
       addTime(stats, id, started);
-      return;
+      return changed;
     }
     await prefetchAttachments(ctx.db, writer, toRun.map((t) => t.doc));
     const upgraded = await ctx.registry.upgradeDocs(toRun.map((t) => t.doc));
@@ -195,6 +196,7 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
       await runLater(ctx, ext, later, services, writer, (doc) => changed.push(doc));
     }
     addTime(stats, id, started);
+    return changed;
   };
 
   // Unrelated extensions of a step run at the same time (extension-set.ts): while one
@@ -205,14 +207,13 @@ export async function processBatch(ctx: QueueContext, input: BatchInput, options
     if (running.length === 0) continue;
     if (options.abandon?.()) return { ...stats, abandoned: true };
     const started = performance.now();
-    const changed = running.map(() => [] as CouchDoc[]);
-    const settled = await Promise.allSettled(running.map((ext, i) => runExtension(ext, changed[i] as CouchDoc[])));
+    const settled = await Promise.allSettled(running.map(runExtension));
     stats.stepsMs = (stats.stepsMs ?? 0) + (performance.now() - started);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) throw failure.reason;
-    running.forEach((ext, i) => {
-      const index = position.get(ext.declaration.id) ?? 0;
-      for (const doc of changed[i] as CouchDoc[]) enqueue(doc, false, index);
+    settled.forEach((outcome, i) => {
+      const index = position.get((running[i] as QueueExtension).declaration.id) ?? 0;
+      for (const doc of (outcome as PromiseFulfilledResult<CouchDoc[]>).value) enqueue(doc, false, index);
     });
   }
   if (options.abandon?.()) return { ...stats, abandoned: true };
